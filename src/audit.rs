@@ -1,0 +1,122 @@
+//! The shared core: validates a caller's request, fetches the page from Coder, and logs the
+//! outcome. GraphQL and gRPC are thin adapters over [`AuditLogs::list`], so a rule changed
+//! here changes for both protocols at once.
+
+use std::time::Instant;
+
+use crate::{
+    auth::SessionToken,
+    error::{Error, Validation},
+    model::AuditPage,
+    upstream::{CoderClient, PageRequest},
+};
+
+/// What Coder returns for `limit` 0 or no limit. Sent explicitly, because Coder has proposed
+/// rejecting `limit=0`; the rows are the same either way.
+pub const DEFAULT_PAGE_SIZE: i32 = 100;
+
+/// A caller's request, as both protocols describe it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditLogQuery {
+    /// Coder's search query, passed through verbatim.
+    pub q: String,
+    /// 0 means [`DEFAULT_PAGE_SIZE`].
+    pub limit: i32,
+    pub offset: i32,
+}
+
+/// The audit log service both protocol surfaces call.
+#[derive(Debug, Clone)]
+pub struct AuditLogs {
+    client: CoderClient,
+    max_limit: i32,
+}
+
+impl AuditLogs {
+    #[must_use]
+    pub fn new(client: CoderClient, max_limit: i32) -> Self {
+        Self { client, max_limit }
+    }
+
+    /// Lists one page with the caller's token. Arguments are checked before Coder is called,
+    /// so a bad request costs the upstream nothing.
+    pub async fn list(
+        &self,
+        token: &SessionToken,
+        query: &AuditLogQuery,
+    ) -> Result<AuditPage, Error> {
+        self.validate(query)?;
+        let limit = if query.limit == 0 {
+            DEFAULT_PAGE_SIZE
+        } else {
+            query.limit
+        };
+        let started = Instant::now();
+        let result = self
+            .client
+            .audit_page(
+                token,
+                PageRequest {
+                    q: &query.q,
+                    limit,
+                    offset: query.offset,
+                },
+            )
+            .await;
+        let elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
+        match &result {
+            Ok(page) => tracing::debug!(
+                rows = page.audit_logs.len(),
+                count = page.count,
+                elapsed_ms,
+                "audit page fetched"
+            ),
+            Err(error) if error.is_upstream_failure() => tracing::warn!(
+                code = error.graphql_code(),
+                %error,
+                elapsed_ms,
+                "audit page failed"
+            ),
+            Err(error) => tracing::info!(
+                code = error.graphql_code(),
+                %error,
+                elapsed_ms,
+                "audit page refused"
+            ),
+        }
+        result
+    }
+
+    /// Reports every bad argument at once, as Coder does for its own query parameters.
+    fn validate(&self, query: &AuditLogQuery) -> Result<(), Error> {
+        let mut validations = Vec::new();
+        if query.limit < 0 {
+            validations.push(Validation::new(
+                "limit",
+                format!("limit must not be negative, got {}", query.limit),
+            ));
+        } else if query.limit > self.max_limit {
+            validations.push(Validation::new(
+                "limit",
+                format!(
+                    "limit must be at most {} (the gateway's --max-limit), got {}",
+                    self.max_limit, query.limit
+                ),
+            ));
+        }
+        if query.offset < 0 {
+            validations.push(Validation::new(
+                "offset",
+                format!("offset must not be negative, got {}", query.offset),
+            ));
+        }
+        if validations.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::InvalidArgument {
+                message: "Invalid arguments.".to_owned(),
+                validations,
+            })
+        }
+    }
+}

@@ -1,0 +1,597 @@
+//! A built-in Coder audit API: what the gateway serves when no `--coder-url` is given, and
+//! the upstream the integration tests run against.
+//!
+//! It behaves like the reference (coder-audit-api.md), not like the gateway's assumptions:
+//! Coder's token sources and 401/403 bodies, its `limit`/`offset`/`after_id` parsing and error
+//! texts, the `q` language with its exact validation messages, organisation scoping, the
+//! capped `count` with `count_cap` (or the older exact count), newest-first order without a
+//! tiebreaker, and Go's JSON encoding (`<`, `>`, `&` escaped). The gateway talks to it over
+//! loopback HTTP through the same client it uses for a real Coder.
+
+mod data;
+pub mod search;
+mod wire;
+
+use std::{io, net::SocketAddr, sync::Arc};
+
+use axum::{
+    Router,
+    extract::{RawQuery, State},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use uuid::Uuid;
+
+use crate::error::Validation;
+
+/// The demo's site-wide owner token, printed at start-up and pre-filled in `GraphiQL`.
+pub const DEMO_TOKEN: &str = "demoowner0-DemoOwnerSecret0000001";
+/// A site-wide auditor.
+pub const DEMO_AUDITOR_TOKEN: &str = "demoaudit0-DemoAuditorSecret00002";
+/// An auditor of the `platform` organisation only: sees that organisation's rows.
+pub const DEMO_ORG_AUDITOR_TOKEN: &str = "demoorgadm-DemoOrgAuditSecret0003";
+/// A plain member: may not read the audit log (403).
+pub const DEMO_MEMBER_TOKEN: &str = "demomember-DemoMemberSecret000004";
+/// An expired key (401).
+pub const DEMO_EXPIRED_TOKEN: &str = "demoexpire-DemoExpiredSecret00005";
+/// A key of a suspended user (401).
+pub const DEMO_SUSPENDED_TOKEN: &str = "demosuspnd-DemoSuspendedSecret006";
+
+/// How the demo counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DemoConfig {
+    /// `Some(cap)`: current servers, `count` stops at `cap + 1` and `count_cap` is sent.
+    /// `None`: older servers, an exact `count` and no `count_cap`.
+    pub count_cap: Option<i64>,
+}
+
+impl Default for DemoConfig {
+    fn default() -> Self {
+        Self {
+            count_cap: Some(2000),
+        }
+    }
+}
+
+enum Scope {
+    SiteWide,
+    Organization(Uuid),
+    NoAuditAccess,
+}
+
+struct ApiKey {
+    token: &'static str,
+    user: usize,
+    scope: Scope,
+    expired_at: Option<&'static str>,
+}
+
+struct Demo {
+    config: DemoConfig,
+    data: data::Dataset,
+    /// Each row's wire JSON, encoded once.
+    encoded: Vec<Box<[u8]>>,
+    keys: Vec<ApiKey>,
+}
+
+/// The demo API on its own router, for embedding or for tests.
+pub fn router(config: DemoConfig) -> Router {
+    let data = data::dataset();
+    let encoded = data
+        .rows
+        .iter()
+        .map(|row| wire::to_vec(&row.json).into_boxed_slice())
+        .collect();
+    let platform = data
+        .organizations
+        .iter()
+        .find(|o| o.name == "platform")
+        .map_or(Uuid::nil(), |o| o.id);
+    let user = |name: &str| {
+        data.users
+            .iter()
+            .position(|u| u.username == name)
+            .unwrap_or(0)
+    };
+    let keys = vec![
+        ApiKey {
+            token: DEMO_TOKEN,
+            user: user("admin"),
+            scope: Scope::SiteWide,
+            expired_at: None,
+        },
+        ApiKey {
+            token: DEMO_AUDITOR_TOKEN,
+            user: user("carol"),
+            scope: Scope::SiteWide,
+            expired_at: None,
+        },
+        ApiKey {
+            token: DEMO_ORG_AUDITOR_TOKEN,
+            user: user("pat"),
+            scope: Scope::Organization(platform),
+            expired_at: None,
+        },
+        ApiKey {
+            token: DEMO_MEMBER_TOKEN,
+            user: user("bruno"),
+            scope: Scope::NoAuditAccess,
+            expired_at: None,
+        },
+        ApiKey {
+            token: DEMO_EXPIRED_TOKEN,
+            user: user("admin"),
+            scope: Scope::SiteWide,
+            expired_at: Some("2026-04-01 10:00:00.123456 +0000 UTC"),
+        },
+        ApiKey {
+            token: DEMO_SUSPENDED_TOKEN,
+            user: user("dave"),
+            scope: Scope::SiteWide,
+            expired_at: None,
+        },
+    ];
+    let demo = Arc::new(Demo {
+        config,
+        data,
+        encoded,
+        keys,
+    });
+    Router::new()
+        .route("/api/v2/audit", get(audit))
+        .fallback(|| async {
+            coder_error(
+                StatusCode::NOT_FOUND,
+                &json!({"message": "Route not found."}),
+            )
+        })
+        .with_state(demo)
+}
+
+/// Serves the demo on a fresh loopback port and returns its address.
+pub async fn spawn(config: DemoConfig) -> io::Result<SocketAddr> {
+    let listener = TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).await?;
+    let addr = listener.local_addr()?;
+    let app = router(config);
+    tokio::spawn(async move {
+        if let Err(error) = axum::serve(listener, app).await {
+            tracing::error!(%error, "demo upstream stopped");
+        }
+    });
+    Ok(addr)
+}
+
+/// Go's `%q`: a double-quoted string with Go's escapes.
+fn go_quote(text: &str) -> String {
+    let mut quoted = String::with_capacity(text.len() + 2);
+    quoted.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => quoted.push_str("\\\""),
+            '\\' => quoted.push_str("\\\\"),
+            '\n' => quoted.push_str("\\n"),
+            '\r' => quoted.push_str("\\r"),
+            '\t' => quoted.push_str("\\t"),
+            c if c.is_control() => {
+                use std::fmt::Write as _;
+                let _ = write!(quoted, "\\x{:02x}", u32::from(c));
+            }
+            c => quoted.push(c),
+        }
+    }
+    quoted.push('"');
+    quoted
+}
+
+fn coder_error(status: StatusCode, body: &Value) -> Response {
+    coder_json(status, wire::to_vec(body))
+}
+
+/// A response with the headers every Coder response carries.
+fn coder_json(status: StatusCode, mut body: Vec<u8>) -> Response {
+    body.push(b'\n');
+    let mut response = (status, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        "x-coder-build-version",
+        HeaderValue::from_static("v2.29.0-demo"),
+    );
+    if let Ok(id) = HeaderValue::from_str(&Uuid::new_v4().to_string()) {
+        headers.insert("x-coder-request-id", id);
+    }
+    response
+}
+
+const SIGNED_OUT: &str =
+    "You are signed out or your session has expired. Please sign in again to continue.";
+
+fn unauthorized(detail: &str) -> Response {
+    coder_error(
+        StatusCode::UNAUTHORIZED,
+        &json!({"message": SIGNED_OUT, "detail": detail}),
+    )
+}
+
+fn bad_request(message: &str, validations: &[Validation]) -> Response {
+    let validations: Vec<Value> = validations
+        .iter()
+        .map(|v| json!({"field": v.field, "detail": v.detail}))
+        .collect();
+    coder_error(
+        StatusCode::BAD_REQUEST,
+        &json!({"message": message, "validations": validations}),
+    )
+}
+
+/// The token Coder would use: cookie, `?coder_session_token=`, header, Bearer, `?access_token=`.
+fn presented_token(headers: &HeaderMap, params: &[(String, String)]) -> String {
+    let param = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.trim().to_owned())
+    };
+    let cookie = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == "coder_session_token")
+        .map(|(_, value)| value.to_owned());
+    let header_token = headers
+        .get(crate::auth::CODER_SESSION_TOKEN)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_at_checked(7))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer "))
+        .map(|(_, token)| token.trim().to_owned());
+    [
+        cookie,
+        param("coder_session_token"),
+        header_token,
+        bearer,
+        param("access_token"),
+    ]
+    .into_iter()
+    .flatten()
+    .find(|t| !t.is_empty())
+    .unwrap_or_default()
+}
+
+impl Demo {
+    /// Coder's API key check, with its 401 details.
+    #[allow(
+        clippy::result_large_err,
+        reason = "the error is the finished 401 response"
+    )]
+    fn authenticate(&self, token: &str) -> Result<&ApiKey, Response> {
+        if token.is_empty() {
+            return Err(unauthorized(
+                "Cookie \"coder_session_token\" or query parameter must be provided.",
+            ));
+        }
+        let parts: Vec<&str> = token.split('-').collect();
+        let [id, secret] = parts.as_slice() else {
+            return Err(unauthorized(&format!(
+                "Invalid API key format: incorrect amount of API key parts, expected 2 got {}",
+                parts.len()
+            )));
+        };
+        if id.len() != 10 {
+            return Err(unauthorized(&format!(
+                "Invalid API key format: invalid API key ID length, expected 10 got {}",
+                id.len()
+            )));
+        }
+        if secret.len() != 22 {
+            return Err(unauthorized(&format!(
+                "Invalid API key format: invalid API key secret length, expected 22 got {}",
+                secret.len()
+            )));
+        }
+        let Some(key) = self
+            .keys
+            .iter()
+            .find(|k| k.token.starts_with(&format!("{id}-")))
+        else {
+            return Err(unauthorized("API key is invalid."));
+        };
+        if key.token != token {
+            return Err(unauthorized("API key secret is invalid."));
+        }
+        if let Some(at) = key.expired_at {
+            return Err(unauthorized(&format!("API key expired at \"{at}\".")));
+        }
+        if self.data.users[key.user].json["status"] == "suspended" {
+            return Err(coder_error(
+                StatusCode::UNAUTHORIZED,
+                &json!({"message": "User is not active (status = \"suspended\"). Contact an admin to reactivate your account."}),
+            ));
+        }
+        Ok(key)
+    }
+}
+
+/// Coder's `limit`/`offset` parsing: signed 32-bit, empty is absent, negative is an error.
+fn page_param(params: &[(String, String)], name: &str, errors: &mut Vec<Validation>) -> i32 {
+    let values: Vec<&str> = params
+        .iter()
+        .filter(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+        .collect();
+    let quoted = go_quote(name);
+    match values.as_slice() {
+        [] | [""] => 0,
+        [value] => {
+            let invalid = |reason: String| {
+                Validation::new(
+                    name,
+                    format!(
+                        "Query param {quoted} must be a valid 32-bit positive integer: {reason}"
+                    ),
+                )
+            };
+            let digits = value.strip_prefix(['+', '-']).unwrap_or(value);
+            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                errors.push(invalid(format!(
+                    "strconv.ParseInt: parsing {}: invalid syntax",
+                    go_quote(value)
+                )));
+                return 0;
+            }
+            match value.parse::<i32>() {
+                Ok(n) if n < 0 => {
+                    errors.push(invalid("value is negative".to_owned()));
+                    0
+                }
+                Ok(n) => n,
+                Err(_) => {
+                    errors.push(invalid(format!(
+                        "strconv.ParseInt: parsing {}: value out of range",
+                        go_quote(value)
+                    )));
+                    0
+                }
+            }
+        }
+        many => {
+            errors.push(Validation::new(
+                name,
+                format!(
+                    "Query param {quoted} provided more than once, found {} times. Only provide 1 instance of this query param.",
+                    many.len()
+                ),
+            ));
+            0
+        }
+    }
+}
+
+async fn audit(
+    State(demo): State<Arc<Demo>>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let params: Vec<(String, String)> =
+        url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect();
+    let key = match demo.authenticate(&presented_token(&headers, &params)) {
+        Ok(key) => key,
+        Err(response) => return response,
+    };
+    let visible_org = match key.scope {
+        Scope::SiteWide => None,
+        Scope::Organization(id) => Some(id),
+        Scope::NoAuditAccess => {
+            return coder_error(
+                StatusCode::FORBIDDEN,
+                &json!({"message": "Forbidden.", "detail": "You don't have permission to view this content. If you believe this is a mistake, please contact your administrator or try signing in with different credentials."}),
+            );
+        }
+    };
+
+    let mut errors = Vec::new();
+    let after_ids: Vec<&str> = params
+        .iter()
+        .filter(|(k, _)| k == "after_id")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    if let [after_id] = after_ids.as_slice()
+        && !after_id.is_empty()
+        && Uuid::parse_str(after_id).is_err()
+    {
+        errors.push(Validation::new(
+            "after_id",
+            "Query param \"after_id\" must be a valid uuid",
+        ));
+    }
+    let limit = page_param(&params, "limit", &mut errors);
+    let offset = page_param(&params, "offset", &mut errors);
+    if !errors.is_empty() {
+        return bad_request("Query parameters have invalid values.", &errors);
+    }
+
+    let q = params
+        .iter()
+        .find(|(k, _)| k == "q")
+        .map_or("", |(_, v)| v.as_str());
+    let resolve = |name: &str| {
+        demo.data
+            .organizations
+            .iter()
+            .find(|o| o.name == name && visible_org.is_none_or(|id| id == o.id))
+            .map(|o| o.id)
+    };
+    let filter = match search::parse(q, resolve) {
+        Ok(filter) => filter,
+        Err(validations) => return bad_request("Invalid audit search query.", &validations),
+    };
+    coder_json(
+        StatusCode::OK,
+        demo.page(key, visible_org, &filter, limit, offset),
+    )
+}
+
+impl Demo {
+    /// The page body: matching rows newest first, then the (capped) count.
+    fn page(
+        &self,
+        key: &ApiKey,
+        visible_org: Option<Uuid>,
+        filter: &search::AuditFilter,
+        limit: i32,
+        offset: i32,
+    ) -> Vec<u8> {
+        let caller = &self.data.users[key.user];
+        let username = filter
+            .username
+            .as_deref()
+            .map(|name| if name == "me" { caller.username } else { name });
+        let date_to = filter.date_to.map(data::end_of_day);
+
+        let matching = self.data.rows.iter().enumerate().filter(|(_, row)| {
+            let user = row.user.map(|u| &self.data.users[u]);
+            visible_org.is_none_or(|id| row.organization_id == id)
+                && filter.request_id.is_none_or(|id| row.request_id == id)
+                && filter.resource_id.is_none_or(|id| row.resource_id == id)
+                && filter
+                    .resource_target
+                    .as_ref()
+                    .is_none_or(|t| row.resource_target == *t)
+                && username.is_none_or(|name| {
+                    user.is_some_and(|u| !u.deleted && u.username.eq_ignore_ascii_case(name))
+                })
+                && filter
+                    .email
+                    .as_ref()
+                    .is_none_or(|email| user.is_some_and(|u| u.email == email))
+                && filter.date_from.is_none_or(|d| {
+                    row.time
+                        >= d.and_hms_opt(0, 0, 0)
+                            .map(|t| t.and_utc())
+                            .unwrap_or_default()
+                })
+                && date_to.is_none_or(|end| row.time <= end)
+                && filter
+                    .organization
+                    .is_none_or(|id| row.organization_id == id)
+                && filter
+                    .resource_type
+                    .as_ref()
+                    .is_none_or(|t| row.resource_type == t)
+                && filter.action.as_ref().is_none_or(|a| row.action == a)
+                && filter
+                    .build_reason
+                    .as_ref()
+                    .is_none_or(|r| row.build_reason == Some(r.as_str()))
+        });
+
+        let limit = if limit == 0 {
+            100
+        } else {
+            usize::try_from(limit).unwrap_or(usize::MAX)
+        };
+        let offset = usize::try_from(offset).unwrap_or(0);
+        let mut count = 0_i64;
+        let mut body = b"{\"audit_logs\":[".to_vec();
+        let mut first = true;
+        for (position, (index, _)) in matching.enumerate() {
+            if (offset..offset.saturating_add(limit)).contains(&position) {
+                if !std::mem::take(&mut first) {
+                    body.push(b',');
+                }
+                body.extend_from_slice(&self.encoded[index]);
+            }
+            count += 1;
+        }
+        if let Some(cap) = self.config.count_cap {
+            count = count.min(cap + 1);
+        }
+        body.extend_from_slice(format!("],\"count\":{count}").as_bytes());
+        if let Some(cap) = self.config.count_cap {
+            body.extend_from_slice(format!(",\"count_cap\":{cap}").as_bytes());
+        }
+        body.push(b'}');
+        body
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn demo_tokens_have_coder_format() {
+        for token in [
+            DEMO_TOKEN,
+            DEMO_AUDITOR_TOKEN,
+            DEMO_ORG_AUDITOR_TOKEN,
+            DEMO_MEMBER_TOKEN,
+            DEMO_EXPIRED_TOKEN,
+            DEMO_SUSPENDED_TOKEN,
+        ] {
+            let (id, secret) = token.split_once('-').expect("two parts");
+            assert_eq!((id.len(), secret.len()), (10, 22), "{token}");
+        }
+    }
+
+    #[test]
+    fn go_quote_escapes_like_go() {
+        assert_eq!(go_quote(r#"a "b" \c"#), r#""a \"b\" \\c""#);
+        assert_eq!(go_quote("tab\there\u{1}"), r#""tab\there\x01""#);
+    }
+
+    #[test]
+    fn page_params_follow_coder_texts() {
+        let params = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        let mut errors = Vec::new();
+        assert_eq!(
+            page_param(&params(&[("limit", "")]), "limit", &mut errors),
+            0
+        );
+        assert_eq!(
+            page_param(&params(&[("limit", "+7")]), "limit", &mut errors),
+            7
+        );
+        assert!(errors.is_empty());
+        page_param(&params(&[("limit", "abc")]), "limit", &mut errors);
+        page_param(&params(&[("limit", "-1")]), "limit", &mut errors);
+        page_param(&params(&[("limit", "3000000000")]), "limit", &mut errors);
+        page_param(
+            &params(&[("limit", "1"), ("limit", "2")]),
+            "limit",
+            &mut errors,
+        );
+        let details: Vec<_> = errors.iter().map(|v| v.detail.as_str()).collect();
+        assert_eq!(
+            details,
+            [
+                r#"Query param "limit" must be a valid 32-bit positive integer: strconv.ParseInt: parsing "abc": invalid syntax"#,
+                r#"Query param "limit" must be a valid 32-bit positive integer: value is negative"#,
+                r#"Query param "limit" must be a valid 32-bit positive integer: strconv.ParseInt: parsing "3000000000": value out of range"#,
+                r#"Query param "limit" provided more than once, found 2 times. Only provide 1 instance of this query param."#,
+            ]
+        );
+    }
+}

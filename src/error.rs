@@ -1,0 +1,247 @@
+//! The gateway's one error type and its only two translations: GraphQL error extensions and
+//! gRPC statuses.
+//!
+//! Every failure, whether the gateway caught it before calling Coder or Coder reported it,
+//! becomes one [`Error`] in the shared core. The protocol layers never inspect upstream
+//! statuses themselves; they call the mappings at the bottom of this file, so a caller gets
+//! the same classification and the same message whichever protocol it speaks.
+
+use std::{fmt, time::Duration};
+
+use async_graphql::ErrorExtensions;
+use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
+
+use crate::auth::TokenError;
+
+/// One rejected input, named the way Coder names it (`limit`, `q`, `action`, ...).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Validation {
+    pub field: String,
+    pub detail: String,
+}
+
+/// Coder's error envelope: a summary and, when present, a detail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamMessage {
+    pub message: String,
+    pub detail: Option<String>,
+}
+
+impl fmt::Display for UpstreamMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)?;
+        match &self.detail {
+            Some(detail) => write!(f, " {detail}"),
+            None => Ok(()),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Bad arguments, found by the gateway before any upstream call or by Coder (a 400).
+    #[error("{message}{}", list_validations(validations))]
+    InvalidArgument {
+        message: String,
+        validations: Vec<Validation>,
+    },
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    #[error("Coder rejected the session token: {0}")]
+    Unauthenticated(UpstreamMessage),
+    #[error("Coder denied access to the audit log: {0}")]
+    Forbidden(UpstreamMessage),
+    #[error("Coder rate-limited this caller: {message}")]
+    RateLimited {
+        message: UpstreamMessage,
+        retry_after: Option<Duration>,
+    },
+    /// Coder answered, but with a server error or a status this API never uses.
+    #[error("Coder answered HTTP {status}: {message}")]
+    UpstreamStatus {
+        status: u16,
+        message: UpstreamMessage,
+    },
+    /// Coder answered 200 with something that is not an audit page.
+    #[error("Coder's answer is not a valid audit page: {reason}")]
+    UpstreamBody { reason: String },
+    #[error("Coder is unavailable: {reason}")]
+    Unavailable { reason: String },
+    #[error("Coder did not answer within {}", humantime::format_duration(*after))]
+    Timeout { after: Duration },
+}
+
+fn list_validations(validations: &[Validation]) -> String {
+    use std::fmt::Write as _;
+    validations.iter().fold(String::new(), |mut text, v| {
+        let _ = write!(text, " {}: {}", v.field, v.detail);
+        text
+    })
+}
+
+impl Validation {
+    pub(crate) fn new(field: &str, detail: impl Into<String>) -> Self {
+        Self {
+            field: field.to_owned(),
+            detail: detail.into(),
+        }
+    }
+}
+
+impl Error {
+    /// The stable, documented GraphQL `extensions.code`.
+    #[must_use]
+    pub fn graphql_code(&self) -> &'static str {
+        match self {
+            Self::InvalidArgument { .. } => "BAD_USER_INPUT",
+            Self::Token(_) | Self::Unauthenticated(_) => "UNAUTHENTICATED",
+            Self::Forbidden(_) => "FORBIDDEN",
+            Self::RateLimited { .. } => "RATE_LIMITED",
+            Self::UpstreamStatus { .. } | Self::UpstreamBody { .. } => "UPSTREAM_ERROR",
+            Self::Unavailable { .. } => "UPSTREAM_UNAVAILABLE",
+            Self::Timeout { .. } => "UPSTREAM_TIMEOUT",
+        }
+    }
+
+    /// Whether Coder (or the way to it) failed, as opposed to the caller's request being
+    /// refused: operators want the former at warning level, the latter is routine.
+    #[must_use]
+    pub fn is_upstream_failure(&self) -> bool {
+        matches!(
+            self,
+            Self::UpstreamStatus { .. }
+                | Self::UpstreamBody { .. }
+                | Self::Unavailable { .. }
+                | Self::Timeout { .. }
+        )
+    }
+
+    /// The gRPC status code.
+    #[must_use]
+    pub fn grpc_code(&self) -> tonic::Code {
+        match self {
+            Self::InvalidArgument { .. } => tonic::Code::InvalidArgument,
+            Self::Token(_) | Self::Unauthenticated(_) => tonic::Code::Unauthenticated,
+            Self::Forbidden(_) => tonic::Code::PermissionDenied,
+            Self::RateLimited { .. } => tonic::Code::ResourceExhausted,
+            Self::UpstreamStatus { .. } | Self::UpstreamBody { .. } => tonic::Code::Internal,
+            Self::Unavailable { .. } => tonic::Code::Unavailable,
+            Self::Timeout { .. } => tonic::Code::DeadlineExceeded,
+        }
+    }
+}
+
+impl ErrorExtensions for Error {
+    fn extend(&self) -> async_graphql::Error {
+        async_graphql::Error::new(self.to_string()).extend_with(|_, ext| {
+            ext.set("code", self.graphql_code());
+            match self {
+                Self::InvalidArgument { validations, .. } => {
+                    let list: Vec<async_graphql::Value> = validations
+                        .iter()
+                        .map(|v| {
+                            let mut entry = async_graphql::indexmap::IndexMap::new();
+                            entry.insert(
+                                async_graphql::Name::new("field"),
+                                async_graphql::Value::from(v.field.as_str()),
+                            );
+                            entry.insert(
+                                async_graphql::Name::new("detail"),
+                                async_graphql::Value::from(v.detail.as_str()),
+                            );
+                            async_graphql::Value::Object(entry)
+                        })
+                        .collect();
+                    ext.set("validations", list);
+                }
+                Self::RateLimited {
+                    retry_after: Some(after),
+                    ..
+                } => ext.set("retryAfter", after.as_secs()),
+                Self::UpstreamStatus { status, .. } => ext.set("upstreamStatus", *status),
+                _ => {}
+            }
+        })
+    }
+}
+
+impl From<Error> for tonic::Status {
+    fn from(error: Error) -> Self {
+        let code = error.grpc_code();
+        let message = error.to_string();
+        match error {
+            Error::InvalidArgument { validations, .. } => tonic::Status::with_error_details(
+                code,
+                message,
+                ErrorDetails::with_bad_request(
+                    validations
+                        .into_iter()
+                        .map(|v| FieldViolation::new(v.field, v.detail))
+                        .collect::<Vec<_>>(),
+                ),
+            ),
+            Error::RateLimited {
+                retry_after: Some(after),
+                ..
+            } => tonic::Status::with_error_details(
+                code,
+                message,
+                ErrorDetails::with_retry_info(Some(after)),
+            ),
+            _ => tonic::Status::new(code, message),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_argument_lists_each_validation_in_the_message() {
+        let err = Error::InvalidArgument {
+            message: "Invalid audit search query.".into(),
+            validations: vec![Validation {
+                field: "action".into(),
+                detail: "Query param \"action\" has invalid value: \"x\" is not a valid value"
+                    .into(),
+            }],
+        };
+        assert_eq!(
+            err.to_string(),
+            "Invalid audit search query. action: Query param \"action\" has invalid value: \"x\" is not a valid value"
+        );
+    }
+
+    #[test]
+    fn grpc_status_carries_field_violations_and_retry_info() {
+        let status: tonic::Status = Error::InvalidArgument {
+            message: "Invalid arguments.".into(),
+            validations: vec![Validation::new("limit", "must not be negative")],
+        }
+        .into();
+        assert_eq!(status.code(), tonic::Code::InvalidArgument);
+        let details = status.get_error_details();
+        let violations = &details.bad_request().expect("bad request").field_violations;
+        assert_eq!(violations[0].field, "limit");
+
+        let status: tonic::Status = Error::RateLimited {
+            message: UpstreamMessage {
+                message: "slow down".into(),
+                detail: None,
+            },
+            retry_after: Some(Duration::from_secs(7)),
+        }
+        .into();
+        assert_eq!(status.code(), tonic::Code::ResourceExhausted);
+        assert_eq!(
+            status
+                .get_error_details()
+                .retry_info()
+                .expect("retry")
+                .retry_delay,
+            Some(Duration::from_secs(7))
+        );
+    }
+}

@@ -1,0 +1,169 @@
+//! Moves a parsed page into protobuf messages, field for field.
+//!
+//! The page is consumed, so strings move instead of being copied. Nullability follows the
+//! contract in the proto: absent `organization`, null `user`, missing `updated_at` and
+//! omitted diff sides stay unset; a JSON `null` in `additional_fields` is `null_value`.
+
+use prost_types::{ListValue, Struct, value::Kind};
+use serde_json::Value;
+
+use super::pb;
+use crate::model;
+
+pub(super) fn page(page: model::AuditPage) -> pb::ListAuditLogsResponse {
+    pb::ListAuditLogsResponse {
+        audit_logs: page.audit_logs.into_iter().map(audit_log).collect(),
+        count: page.count,
+        count_cap: page.count_cap,
+    }
+}
+
+fn audit_log(log: model::AuditLog) -> pb::AuditLog {
+    pb::AuditLog {
+        id: log.id,
+        request_id: log.request_id,
+        time: Some(timestamp(log.time)),
+        ip: log.ip,
+        user_agent: log.user_agent,
+        resource_type: log.resource_type,
+        resource_id: log.resource_id,
+        resource_target: log.resource_target,
+        resource_icon: log.resource_icon,
+        action: log.action,
+        diff: log
+            .diff
+            .into_iter()
+            .map(|(field, change)| {
+                (
+                    field,
+                    pb::AuditDiffField {
+                        old: change.old.map(json),
+                        new: change.new.map(json),
+                        secret: change.secret,
+                    },
+                )
+            })
+            .collect(),
+        status_code: log.status_code,
+        additional_fields: Some(json(log.additional_fields)),
+        description: log.description,
+        resource_link: log.resource_link,
+        is_deleted: log.is_deleted,
+        organization_id: log.organization_id,
+        organization: log.organization.map(|org| pb::MinimalOrganization {
+            id: org.id,
+            name: org.name,
+            display_name: org.display_name,
+            icon: org.icon,
+        }),
+        user: log.user.map(user),
+    }
+}
+
+fn user(user: model::User) -> pb::User {
+    pb::User {
+        id: user.id,
+        username: user.username,
+        name: user.name,
+        email: user.email,
+        avatar_url: user.avatar_url,
+        created_at: Some(timestamp(user.created_at)),
+        updated_at: user.updated_at.map(timestamp),
+        last_seen_at: user.last_seen_at.map(timestamp),
+        status: user.status,
+        login_type: user.login_type,
+        theme_preference: user.theme_preference,
+        organization_ids: user.organization_ids,
+        roles: user
+            .roles
+            .into_iter()
+            .map(|role| pb::SlimRole {
+                name: role.name,
+                display_name: role.display_name,
+                organization_id: role.organization_id,
+            })
+            .collect(),
+    }
+}
+
+fn timestamp(time: model::Timestamp) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: time.seconds(),
+        // Always below 2^31: a leap second's nanos are at most 1_999_999_999.
+        nanos: i32::try_from(time.nanos()).unwrap_or(i32::MAX),
+    }
+}
+
+/// JSON to `google.protobuf.Value`. Numbers become doubles, as the Value type requires.
+fn json(value: Value) -> prost_types::Value {
+    let kind = match value {
+        Value::Null => Kind::NullValue(prost_types::NullValue::NullValue.into()),
+        Value::Bool(b) => Kind::BoolValue(b),
+        Value::Number(n) => Kind::NumberValue(n.as_f64().unwrap_or(f64::NAN)),
+        Value::String(s) => Kind::StringValue(s),
+        Value::Array(items) => Kind::ListValue(ListValue {
+            values: items.into_iter().map(json).collect(),
+        }),
+        Value::Object(fields) => Kind::StructValue(Struct {
+            fields: fields.into_iter().map(|(k, v)| (k, json(v))).collect(),
+        }),
+    };
+    prost_types::Value { kind: Some(kind) }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn kind(value: &prost_types::Value) -> &Kind {
+        value.kind.as_ref().expect("kind")
+    }
+
+    #[test]
+    fn json_values_of_every_type_convert() {
+        let value = json(
+            json!({"a": null, "b": true, "n": 3_600_000_000_000_i64, "s": "x", "l": [1, "2"], "o": {"Time": "t", "Valid": true}}),
+        );
+        let Kind::StructValue(fields) = kind(&value) else {
+            panic!("struct")
+        };
+        assert!(matches!(kind(&fields.fields["a"]), Kind::NullValue(0)));
+        assert!(matches!(kind(&fields.fields["b"]), Kind::BoolValue(true)));
+        assert!(
+            matches!(kind(&fields.fields["n"]), Kind::NumberValue(n) if (*n - 3.6e12).abs() < f64::EPSILON)
+        );
+        assert!(matches!(kind(&fields.fields["s"]), Kind::StringValue(s) if s == "x"));
+        let Kind::ListValue(list) = kind(&fields.fields["l"]) else {
+            panic!("list")
+        };
+        assert_eq!(list.values.len(), 2);
+        assert!(matches!(kind(&fields.fields["o"]), Kind::StructValue(s) if s.fields.len() == 2));
+    }
+
+    #[test]
+    fn optional_parts_stay_unset_and_null_additional_fields_is_null_value() {
+        let log: model::AuditLog = serde_json::from_value(json!({
+            "id": "i", "time": "2026-04-02T09:02:11.5+02:00", "resource_type": "user", "action": "write",
+            "diff": {"hashed_password": {"secret": true}, "ttl": {"old": 0, "secret": false}},
+            "additional_fields": null, "user": null
+        }))
+        .expect("row");
+        let pb = audit_log(log);
+        assert_eq!(pb.organization, None);
+        assert_eq!(pb.user, None);
+        assert!(matches!(
+            pb.additional_fields.as_ref().map(kind),
+            Some(Kind::NullValue(0))
+        ));
+        assert_eq!(pb.diff["hashed_password"].old, None);
+        assert_eq!(pb.diff["hashed_password"].new, None);
+        assert!(pb.diff["hashed_password"].secret);
+        assert!(pb.diff["ttl"].old.is_some());
+        assert_eq!(pb.diff["ttl"].new, None);
+        let time = pb.time.expect("time");
+        assert_eq!(time.seconds, 1_775_113_331);
+        assert_eq!(time.nanos, 500_000_000);
+    }
+}

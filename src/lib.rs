@@ -1,0 +1,30 @@
+//! coder-audit-gateway re-exposes Coder's audit log API (`GET /api/v2/audit`) as GraphQL and
+//! gRPC, losing nothing of what Coder sends.
+//!
+//! A request flows through the crate like this:
+//!
+//! ```text
+//!  GraphQL (graphql)  ─┐                                  ┌─ Coder, or the built-in demo (demo)
+//!                      ├─ audit::AuditLogs ─ upstream ────┤
+//!  gRPC (grpc)        ─┘   validation, one core           └─ over HTTP, with the caller's token (auth)
+//! ```
+//!
+//! - [`upstream`] is the only code that talks to Coder; [`model`] is the page it parses, once,
+//!   faithfully to the wire format (open enums, optional keys, arbitrary JSON).
+//! - [`audit`] is the shared core both protocols call; [`error`] holds its one error type and
+//!   the single mapping of that type to GraphQL extensions and to gRPC statuses.
+//! - [`graphql`] and [`grpc`] are thin adapters; [`startup`] serves both on one port.
+//! - [`demo`] is a Coder audit API that behaves like the real one, served when no Coder URL
+//!   is configured and used by the tests as their upstream.
+
+pub mod audit;
+pub mod auth;
+pub mod config;
+pub mod demo;
+pub mod error;
+pub mod graphql;
+pub mod grpc;
+pub mod model;
+pub mod startup;
+pub mod telemetry;
+pub mod upstream;

@@ -1,0 +1,300 @@
+//! Coder's audit page as it comes off the wire, parsed once and shared by both protocols.
+//!
+//! The shapes follow what real Coder servers send, not what the published API docs say:
+//! `user` may be `null`, `organization` may be missing, `diff` sides are omitted when null,
+//! `additional_fields` is arbitrary JSON, enumerated values are open strings, and older or
+//! newer servers add or drop keys. Every field that a server might leave out therefore has a
+//! default, unknown keys are ignored, and only the keys that identify a row are required, so
+//! a page from any Coder version parses instead of failing the whole response.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Deserializer};
+use serde_json::Value;
+
+pub mod known;
+mod time;
+
+pub use time::{Timestamp, TimestampError};
+
+/// One page of `GET /api/v2/audit`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct AuditPage {
+    /// Newest first.
+    #[serde(deserialize_with = "null_as_default")]
+    pub audit_logs: Vec<AuditLog>,
+    /// Rows matching the filter; capped at `count_cap + 1` by current servers.
+    pub count: i64,
+    /// `None` on older servers, which count exactly.
+    #[serde(default)]
+    pub count_cap: Option<i64>,
+}
+
+/// One audited event, field for field as Coder sends it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct AuditLog {
+    pub id: String,
+    #[serde(default)]
+    pub request_id: String,
+    pub time: Timestamp,
+    /// `""` when Coder could not tell the client's address.
+    #[serde(default)]
+    pub ip: String,
+    #[serde(default)]
+    pub user_agent: String,
+    /// Open enum: kept as Coder's string so newer values pass through.
+    pub resource_type: String,
+    #[serde(default)]
+    pub resource_id: String,
+    #[serde(default)]
+    pub resource_target: String,
+    #[serde(default)]
+    pub resource_icon: String,
+    /// Open enum: kept as Coder's string so newer values pass through.
+    pub action: String,
+    /// Sorted by field name, so every caller sees the same order.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub diff: BTreeMap<String, DiffField>,
+    #[serde(default)]
+    pub status_code: i32,
+    /// Opaque: its shape varies per event and Coder stores whatever it was given.
+    #[serde(default)]
+    pub additional_fields: Value,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub resource_link: String,
+    #[serde(default)]
+    pub is_deleted: bool,
+    /// The zero UUID for site-wide events.
+    #[serde(default)]
+    pub organization_id: String,
+    /// Absent (not null) for site-wide events.
+    #[serde(default)]
+    pub organization: Option<MinimalOrganization>,
+    /// `null` when the acting user no longer exists.
+    #[serde(default)]
+    pub user: Option<User>,
+}
+
+/// One changed field of a [`AuditLog::diff`].
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct DiffField {
+    /// `None` when Coder omitted the side because it was null. Any JSON type otherwise.
+    #[serde(default)]
+    pub old: Option<Value>,
+    #[serde(default)]
+    pub new: Option<Value>,
+    #[serde(default)]
+    pub secret: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct MinimalOrganization {
+    #[serde(default)]
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub display_name: String,
+    #[serde(default)]
+    pub icon: String,
+}
+
+/// The acting user. Coder versions disagree on which of these keys they send, so only the
+/// ones every version sends are required.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct User {
+    pub id: String,
+    pub username: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub email: String,
+    #[serde(default)]
+    pub avatar_url: String,
+    pub created_at: Timestamp,
+    /// Not sent by older servers.
+    #[serde(default)]
+    pub updated_at: Option<Timestamp>,
+    #[serde(default)]
+    pub last_seen_at: Option<Timestamp>,
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub login_type: String,
+    #[serde(default)]
+    pub theme_preference: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub organization_ids: Vec<String>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub roles: Vec<SlimRole>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct SlimRole {
+    pub name: String,
+    #[serde(default)]
+    pub display_name: String,
+    /// Omitted by servers for site-wide roles.
+    #[serde(default)]
+    pub organization_id: String,
+}
+
+/// Go encodes a nil slice or map as `null`; Coder avoids that today, but a `null` must not
+/// turn a whole page into an error.
+fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn row(extra: &Value) -> Value {
+        let mut row = json!({
+            "id": "0b7c2a53-2a1f-4e37-9f3c-5d8e0e6a1c01",
+            "request_id": "8f1a6b7e-3d2c-4b7a-9a51-2f0d6e4c9b10",
+            "time": "2026-04-02T09:15:42.123456Z",
+            "ip": "10.0.4.17",
+            "user_agent": "curl/8.5.0",
+            "resource_type": "workspace",
+            "resource_id": "ef8d1cf4-82de-4fd9-8980-047dad6d06b5",
+            "resource_target": "bruno-dev",
+            "resource_icon": "",
+            "action": "write",
+            "diff": {},
+            "status_code": 200,
+            "additional_fields": {},
+            "description": "{user} updated workspace {target}",
+            "resource_link": "/@bruno/bruno-dev",
+            "is_deleted": false,
+            "organization_id": "00000000-0000-0000-0000-000000000000",
+            "user": null
+        });
+        for (k, v) in extra.as_object().expect("object") {
+            row[k] = v.clone();
+        }
+        row
+    }
+
+    fn parse(row: Value) -> AuditLog {
+        serde_json::from_value(row).expect("row parses")
+    }
+
+    #[test]
+    fn null_user_and_missing_organization_are_none() {
+        let log = parse(row(&json!({})));
+        assert_eq!(log.user, None);
+        assert_eq!(log.organization, None);
+        assert_eq!(log.organization_id, "00000000-0000-0000-0000-000000000000");
+    }
+
+    #[test]
+    fn diff_sides_omitted_or_null_are_none_and_any_json_type_is_kept() {
+        let log = parse(row(&json!({"diff": {
+            "ttl": {"old": 0, "new": 3_600_000_000_000_i64, "secret": false},
+            "hashed_password": {"secret": true},
+            "roles": {"old": null, "new": ["admin", "auditor"], "secret": false},
+            "one_time_passcode_expires_at": {"new": {"Time": "2024-10-22T09:03:23.961702Z", "Valid": true}, "secret": false},
+            "private_key": {"old": "", "new": "", "secret": true}
+        }})));
+        let keys: Vec<_> = log.diff.keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            [
+                "hashed_password",
+                "one_time_passcode_expires_at",
+                "private_key",
+                "roles",
+                "ttl"
+            ]
+        );
+        assert_eq!(
+            log.diff["hashed_password"],
+            DiffField {
+                old: None,
+                new: None,
+                secret: true
+            }
+        );
+        assert_eq!(log.diff["roles"].old, None);
+        assert_eq!(log.diff["roles"].new, Some(json!(["admin", "auditor"])));
+        assert_eq!(log.diff["ttl"].new, Some(json!(3_600_000_000_000_i64)));
+        assert_eq!(log.diff["private_key"].old, Some(json!("")));
+        assert_eq!(
+            log.diff["one_time_passcode_expires_at"].new,
+            Some(json!({"Time": "2024-10-22T09:03:23.961702Z", "Valid": true}))
+        );
+    }
+
+    #[test]
+    fn null_diff_and_null_additional_fields_are_accepted() {
+        let log = parse(row(&json!({"diff": null, "additional_fields": null})));
+        assert!(log.diff.is_empty());
+        assert_eq!(log.additional_fields, Value::Null);
+    }
+
+    #[test]
+    fn additional_fields_of_any_shape_pass_through_in_key_order() {
+        let fields = json!({"workspace_id": "x", "build_number": "7", "nested": [1, {"a": null}], "big": 9_007_199_254_740_993_u64});
+        let log = parse(row(&json!({ "additional_fields": fields.clone() })));
+        assert_eq!(log.additional_fields, fields);
+        let keys: Vec<_> = log
+            .additional_fields
+            .as_object()
+            .expect("object")
+            .keys()
+            .collect();
+        assert_eq!(keys, ["workspace_id", "build_number", "nested", "big"]);
+        let log = parse(row(&json!({ "additional_fields": [0] })));
+        assert_eq!(log.additional_fields, json!([0]));
+    }
+
+    #[test]
+    fn unknown_keys_and_unknown_enum_values_are_accepted() {
+        let log = parse(row(&json!({
+            "on_behalf_of": {"id": "x"},
+            "action": "teleport",
+            "resource_type": "quantum_flux",
+            "user": {"id": "u", "username": "old", "email": "o@x", "created_at": "2025-01-01T00:00:00Z",
+                      "has_ai_seat": false, "is_service_account": true, "roles": [{"name": "owner"}]}
+        })));
+        assert_eq!(log.action, "teleport");
+        assert_eq!(log.resource_type, "quantum_flux");
+        let user = log.user.expect("user");
+        assert_eq!(user.name, "");
+        assert_eq!(user.avatar_url, "");
+        assert_eq!(user.updated_at, None);
+        assert_eq!(user.last_seen_at, None);
+        assert_eq!(user.roles[0].display_name, "");
+        assert_eq!(user.roles[0].organization_id, "");
+    }
+
+    #[test]
+    fn page_without_count_cap_is_an_exact_count() {
+        let page: AuditPage =
+            serde_json::from_value(json!({"audit_logs": [], "count": 7})).expect("page");
+        assert_eq!(page.count_cap, None);
+        let page: AuditPage =
+            serde_json::from_value(json!({"audit_logs": null, "count": 0, "count_cap": 2000}))
+                .expect("page");
+        assert!(page.audit_logs.is_empty());
+        assert_eq!(page.count_cap, Some(2000));
+    }
+
+    #[test]
+    fn escaped_html_characters_decode() {
+        let page: AuditPage = serde_json::from_str(
+            r#"{"audit_logs":[{"id":"i","time":"2026-01-01T00:00:00Z","resource_type":"user","action":"write","user_agent":"a \u003cb\u003e \u0026 \u2028"}],"count":1}"#,
+        )
+        .expect("page");
+        assert_eq!(page.audit_logs[0].user_agent, "a <b> & \u{2028}");
+    }
+}
