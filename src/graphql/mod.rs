@@ -31,9 +31,9 @@ pub type GatewaySchema = Schema<Query, EmptyMutation, EmptySubscription>;
 /// The token (or why there is none) of the HTTP request being executed.
 struct Caller(Result<SessionToken, TokenError>);
 
-/// The root query type.
 pub struct Query;
 
+/// Read access to a Coder deployment's audit trail.
 #[Object]
 impl Query {
     /// Coder's audit trail, newest first, exactly as Coder records it, fetched with the

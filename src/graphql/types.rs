@@ -28,9 +28,10 @@ impl ScalarType for model::Timestamp {
     }
 }
 
-/// One page of the audit trail, newest first.
+/// Owns the parsed page; every other type here borrows from it.
 pub struct AuditLogPage(pub(crate) model::AuditPage);
 
+/// One page of the audit trail, newest first.
 #[Object]
 impl AuditLogPage {
     /// The rows, newest first. Rows with equal times come in no fixed order and may move
@@ -52,9 +53,9 @@ impl AuditLogPage {
     }
 }
 
-/// One audited event: who did what to which resource, when, from where, and what changed.
 pub(crate) struct AuditLog<'a>(&'a model::AuditLog);
 
+/// One audited event: who did what to which resource, when, from where, and what changed.
 #[Object]
 impl AuditLog<'_> {
     /// The row's UUID.
@@ -169,12 +170,12 @@ impl AuditLog<'_> {
     }
 }
 
-/// The old and new value of one changed field.
 pub(crate) struct AuditDiffEntry<'a> {
     field: &'a str,
     change: &'a model::DiffField,
 }
 
+/// The old and new value of one changed field.
 #[Object]
 impl AuditDiffEntry<'_> {
     /// The changed column, e.g. `ttl`, `name`, `hashed_password`.
@@ -198,9 +199,9 @@ impl AuditDiffEntry<'_> {
     }
 }
 
-/// The organisation an event belongs to.
 pub(crate) struct Organization<'a>(&'a model::MinimalOrganization);
 
+/// The organisation an event belongs to.
 #[Object(name = "MinimalOrganization")]
 impl Organization<'_> {
     /// Organisation UUID.
@@ -225,9 +226,9 @@ impl Organization<'_> {
     }
 }
 
-/// The user who performed an action.
 pub(crate) struct User<'a>(&'a model::User);
 
+/// The user who performed an action.
 #[Object]
 impl User<'_> {
     /// User UUID.
@@ -298,9 +299,9 @@ impl User<'_> {
     }
 }
 
-/// A role held by a user.
 pub(crate) struct Role<'a>(&'a model::SlimRole);
 
+/// A role held by a user.
 #[Object(name = "SlimRole")]
 impl Role<'_> {
     /// Role name, e.g. `owner`.

@@ -1,0 +1,261 @@
+//! Spawning gateways and upstreams, and talking to them.
+
+use std::{
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+};
+
+use axum::{
+    Router,
+    body::Body,
+    extract::Request,
+    http::{HeaderMap, StatusCode},
+    response::Response,
+};
+use clap::Parser;
+use coder_audit_gateway::{
+    config::Config,
+    demo::{self, DemoConfig},
+    grpc::pb::{self, audit_service_client::AuditServiceClient},
+    startup::Application,
+};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tonic::transport::Channel;
+
+/// Every field of the GraphQL contract.
+pub(crate) const ALL_FIELDS: &str = "count countCap auditLogs { id requestId time ip userAgent resourceType resourceId resourceTarget resourceIcon action diff { field old new secret } statusCode additionalFields description resourceLink isDeleted organizationId organization { id name displayName icon } user { id username name email avatarUrl createdAt updatedAt lastSeenAt status loginType themePreference organizationIds roles { name displayName organizationId } } }";
+
+/// A gateway under test.
+pub(crate) struct Gateway {
+    pub(crate) addr: SocketAddr,
+    http: reqwest::Client,
+}
+
+/// Starts the gateway from command-line style arguments, pointed at `upstream`.
+pub(crate) async fn gateway(upstream: &str, extra: &[&str]) -> Gateway {
+    let mut args = vec![
+        "coder-audit-gateway",
+        "--listen",
+        "127.0.0.1:0",
+        "--coder-url",
+        upstream,
+    ];
+    args.extend_from_slice(extra);
+    let config = Config::try_parse_from(args).expect("valid arguments");
+    let app = Application::build(&config).await.expect("gateway starts");
+    let addr = app.local_addr().expect("bound");
+    tokio::spawn(app.run_until(std::future::pending()));
+    Gateway {
+        addr,
+        http: reqwest::Client::new(),
+    }
+}
+
+/// The demo upstream on its own port, and its base URL.
+pub(crate) async fn demo_upstream(config: DemoConfig) -> String {
+    let addr = demo::spawn(config).await.expect("demo starts");
+    format!("http://{addr}")
+}
+
+/// A gateway in front of a fresh default demo upstream; returns both.
+pub(crate) async fn demo_gateway() -> (Gateway, String) {
+    let upstream = demo_upstream(DemoConfig::default()).await;
+    (gateway(&upstream, &[]).await, upstream)
+}
+
+impl Gateway {
+    /// POSTs a GraphQL request with the given extra headers; returns the status and body.
+    pub(crate) async fn graphql_with(
+        &self,
+        query: &str,
+        variables: Value,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, Value) {
+        let mut request = self
+            .http
+            .post(format!("http://{}/graphql", self.addr))
+            .header("content-type", "application/json")
+            .body(json!({"query": query, "variables": variables}).to_string());
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.expect("gateway answers");
+        let status = response.status();
+        let body = response.bytes().await.expect("body");
+        (status, serde_json::from_slice(&body).expect("JSON body"))
+    }
+
+    /// `auditLogs` with every field, as `token`.
+    pub(crate) async fn graphql_page(
+        &self,
+        token: &str,
+        q: &str,
+        limit: i32,
+        offset: i32,
+    ) -> Value {
+        let (_, body) = self
+            .graphql_with(
+                &format!("query($q: String, $limit: Int!, $offset: Int) {{ auditLogs(q: $q, limit: $limit, offset: $offset) {{ {ALL_FIELDS} }} }}"),
+                json!({"q": q, "limit": limit, "offset": offset}),
+                &[("coder-session-token", token)],
+            )
+            .await;
+        body
+    }
+
+    /// A connected gRPC client.
+    pub(crate) async fn grpc(&self) -> AuditServiceClient<Channel> {
+        AuditServiceClient::connect(format!("http://{}", self.addr))
+            .await
+            .expect("gRPC connects")
+    }
+
+    /// `ListAuditLogs` as `token` (sent as `coder-session-token` metadata).
+    pub(crate) async fn grpc_page(
+        &self,
+        token: &str,
+        q: &str,
+        limit: i32,
+        offset: i32,
+    ) -> Result<pb::ListAuditLogsResponse, tonic::Status> {
+        let mut request = tonic::Request::new(pb::ListAuditLogsRequest {
+            q: q.to_owned(),
+            limit,
+            offset,
+        });
+        request
+            .metadata_mut()
+            .insert("coder-session-token", token.parse().expect("ascii token"));
+        self.grpc()
+            .await
+            .list_audit_logs(request)
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    pub(crate) async fn get(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(format!("http://{}{path}", self.addr))
+            .send()
+            .await
+            .expect("gateway answers")
+    }
+}
+
+/// The upstream's own answer, fetched directly.
+pub(crate) async fn upstream_page(
+    upstream: &str,
+    token: &str,
+    q: &str,
+    limit: i32,
+    offset: i32,
+) -> Value {
+    let limit = if limit == 0 { 100 } else { limit };
+    let url = reqwest::Url::parse_with_params(
+        &format!("{upstream}/api/v2/audit"),
+        [
+            ("q", q.to_owned()),
+            ("limit", limit.to_string()),
+            ("offset", offset.to_string()),
+        ],
+    )
+    .expect("url");
+    let response = reqwest::Client::new()
+        .get(url)
+        .header("coder-session-token", token)
+        .send()
+        .await
+        .expect("upstream answers");
+    assert_eq!(response.status(), 200);
+    serde_json::from_slice(&response.bytes().await.expect("body")).expect("JSON")
+}
+
+/// What a scripted fake Coder saw of one request.
+#[derive(Debug, Clone)]
+pub(crate) struct Seen {
+    pub(crate) headers: HeaderMap,
+    pub(crate) query: String,
+}
+
+/// A fake Coder that answers every request with `respond()` and records what it was sent.
+pub(crate) struct FakeCoder {
+    pub(crate) url: String,
+    seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+impl FakeCoder {
+    pub(crate) fn requests(&self) -> Vec<Seen> {
+        self.seen.lock().expect("lock").clone()
+    }
+}
+
+pub(crate) async fn fake_coder<F, Fut>(respond: F) -> FakeCoder
+where
+    F: Fn() -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Response> + Send,
+{
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let recorder = seen.clone();
+    let app = Router::new().fallback(move |request: Request| {
+        let respond = respond.clone();
+        let recorder = recorder.clone();
+        async move {
+            recorder.lock().expect("lock").push(Seen {
+                headers: request.headers().clone(),
+                query: request.uri().query().unwrap_or_default().to_owned(),
+            });
+            respond().await
+        }
+    });
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    FakeCoder {
+        url: format!("http://{addr}"),
+        seen,
+    }
+}
+
+/// A canned response.
+pub(crate) fn response(status: u16, content_type: &str, body: impl Into<Body>) -> Response {
+    Response::builder()
+        .status(status)
+        .header("content-type", content_type)
+        .body(body.into())
+        .expect("response")
+}
+
+/// An address nothing listens on.
+pub(crate) async fn dead_upstream() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    drop(listener);
+    format!("http://{addr}")
+}
+
+/// The GraphQL error's `extensions.code`.
+pub(crate) fn graphql_code(body: &Value) -> &str {
+    body["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error code in {body}"))
+}
+
+/// An upstream that answers every connection with `bytes` and hangs up: for answers no
+/// well-behaved HTTP server would send, such as a body shorter than its Content-Length.
+pub(crate) async fn raw_upstream(bytes: &'static [u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut request = [0_u8; 4096];
+                let _ = socket.read(&mut request).await;
+                let _ = socket.write_all(bytes).await;
+                let _ = socket.shutdown().await;
+            });
+        }
+    });
+    format!("http://{addr}")
+}

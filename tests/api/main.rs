@@ -1,0 +1,15 @@
+//! Integration tests: the real gateway (built by `Application::build` from command-line
+//! arguments) on 127.0.0.1:0, in front of the demo upstream or a scripted fake Coder, driven
+//! by real clients: HTTP for GraphQL and the generated tonic client for gRPC. One test binary,
+//! so the suite links once.
+
+#![allow(
+    clippy::expect_used,
+    reason = "a failed expectation in a test helper is a test failure"
+)]
+
+mod errors;
+mod fidelity;
+mod forwarding;
+mod helpers;
+mod surface;
