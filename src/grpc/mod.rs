@@ -3,6 +3,19 @@
 //! A thin adapter: it reads the token from the call's metadata, hands the request to the
 //! shared core and converts the page (see [`convert`]); errors become statuses through the
 //! one mapping in [`crate::error`].
+//!
+//! Rust callers can use the generated client:
+//!
+//! ```no_run
+//! # async fn example(token: &str) -> Result<(), Box<dyn std::error::Error>> {
+//! use coder_audit_gateway::grpc::pb::{ListAuditLogsRequest, audit_service_client::AuditServiceClient};
+//!
+//! let mut client = AuditServiceClient::connect("http://127.0.0.1:8080").await?;
+//! let mut request = tonic::Request::new(ListAuditLogsRequest { q: "action:login".into(), limit: 10, offset: 0 });
+//! request.metadata_mut().insert("coder-session-token", token.parse()?);
+//! let page = client.list_audit_logs(request).await?.into_inner();
+//! # Ok(()) }
+//! ```
 
 mod convert;
 
