@@ -23,6 +23,13 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tonic::transport::Channel;
 
+/// A plain HTTP client. The crate builds reqwest without a bundled crypto provider (it
+/// installs ring itself when it starts); a test client made before any gateway needs it too.
+pub(crate) fn http() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}
+
 /// Every field of the GraphQL contract.
 pub(crate) const ALL_FIELDS: &str = "count countCap auditLogs { id requestId time ip userAgent resourceType resourceId resourceTarget resourceIcon action diff { field old new secret } statusCode additionalFields description resourceLink isDeleted organizationId organization { id name displayName icon } user { id username name email avatarUrl createdAt updatedAt lastSeenAt status loginType themePreference organizationIds roles { name displayName organizationId } } }";
 
@@ -48,7 +55,7 @@ pub(crate) async fn gateway(upstream: &str, extra: &[&str]) -> Gateway {
     tokio::spawn(app.run_until(std::future::pending()));
     Gateway {
         addr,
-        http: reqwest::Client::new(),
+        http: crate::helpers::http(),
     }
 }
 
@@ -161,7 +168,7 @@ pub(crate) async fn upstream_page(
         ],
     )
     .expect("url");
-    let response = reqwest::Client::new()
+    let response = crate::helpers::http()
         .get(url)
         .header("coder-session-token", token)
         .send()

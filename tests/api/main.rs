@@ -8,6 +8,7 @@
     reason = "a failed expectation in a test helper is a test failure"
 )]
 
+mod demo;
 mod errors;
 mod fidelity;
 mod forwarding;

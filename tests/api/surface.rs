@@ -64,7 +64,9 @@ async fn without_a_coder_url_the_demo_serves_both_protocols_and_graphiql_carries
     let addr = app.local_addr().expect("addr");
     tokio::spawn(app.run_until(std::future::pending()));
 
-    let html = reqwest::get(format!("http://{addr}/graphql"))
+    let html = crate::helpers::http()
+        .get(format!("http://{addr}/graphql"))
+        .send()
         .await
         .expect("get")
         .text()
@@ -75,7 +77,7 @@ async fn without_a_coder_url_the_demo_serves_both_protocols_and_graphiql_carries
         "GraphiQL should pre-fill the demo token"
     );
 
-    let body = reqwest::Client::new()
+    let body = crate::helpers::http()
         .post(format!("http://{addr}/graphql"))
         .header("content-type", "application/json")
         .header("authorization", format!("Bearer {DEMO_TOKEN}"))
@@ -182,7 +184,9 @@ async fn shutdown_finishes_even_with_a_connection_held_open() {
         "server did not stop: {result:?}"
     );
     assert!(
-        reqwest::get(format!("http://{addr}/graphql"))
+        crate::helpers::http()
+            .get(format!("http://{addr}/graphql"))
+            .send()
             .await
             .is_err(),
         "still accepting after shutdown"
