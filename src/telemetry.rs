@@ -2,6 +2,8 @@
 //! are held as sensitive header values and HTTP tracing marks the credential headers
 //! sensitive (see [`crate::startup`]).
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::{EnvFilter, fmt};
 
 /// Installs the global subscriber. `filter` uses `EnvFilter` syntax.

@@ -1,18 +1,19 @@
 //! The GraphQL surface: `POST /graphql` (and `GET /graphql?query=…`) runs queries, a plain
-//! `GET /graphql` serves `GraphiQL`.
+//! `GET /graphql` serves `GraphiQL`. The HTTP framing is in [`http`].
 //!
 //! The token is read from the HTTP request here and checked only inside the resolver that
 //! calls Coder, so introspection and `__typename` work without one (`GraphiQL` needs that).
 
+mod http;
 mod types;
 
 use async_graphql::{
     Context, EmptyMutation, EmptySubscription, ErrorExtensions, Object, Schema, SchemaBuilder,
     http::GraphiQLSource,
 };
-use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
 use axum::{
     Router,
+    body::Bytes,
     extract::{RawQuery, State},
     http::HeaderMap,
     response::{Html, IntoResponse, Response},
@@ -106,9 +107,9 @@ pub fn router(audit: AuditLogs, demo_token: Option<&str>) -> Router {
 async fn post_graphql(
     State(state): State<GraphqlState>,
     headers: HeaderMap,
-    request: GraphQLRequest,
-) -> GraphQLResponse {
-    execute(&state.schema, &headers, request.into_inner()).await
+    body: Bytes,
+) -> Response {
+    http::post(&state.schema, &headers, &body).await
 }
 
 /// `GraphiQL` for a browser; a query in the URL (GraphQL over HTTP's GET form) is executed.
@@ -117,22 +118,8 @@ async fn get_graphql(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let Some(query) = query.filter(|q| !q.is_empty()) else {
-        return state.graphiql.into_response();
-    };
-    match async_graphql::http::parse_query_string(&query) {
-        Ok(request) => execute(&state.schema, &headers, request)
-            .await
-            .into_response(),
-        Err(error) => (axum::http::StatusCode::BAD_REQUEST, error.to_string()).into_response(),
+    match query.filter(|q| !q.is_empty()) {
+        Some(query) => http::get(&state.schema, &headers, &query).await,
+        None => state.graphiql.into_response(),
     }
-}
-
-async fn execute(
-    schema: &GatewaySchema,
-    headers: &HeaderMap,
-    request: async_graphql::Request,
-) -> GraphQLResponse {
-    let caller = Caller(SessionToken::from_headers(headers));
-    schema.execute(request.data(caller)).await.into()
 }

@@ -193,3 +193,75 @@ async fn shutdown_finishes_even_with_a_connection_held_open() {
     );
     drop(client);
 }
+
+#[tokio::test]
+async fn graphql_over_http_status_codes_follow_the_negotiated_media_type() {
+    let (gateway, _) = demo_gateway().await;
+    let url = format!("http://{}/graphql", gateway.addr);
+    let post = |accept: &'static str, content_type: Option<&'static str>, body: &'static str| {
+        let mut request = crate::helpers::http()
+            .post(&url)
+            .header("accept", accept)
+            .body(body);
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        async move {
+            let response = request.send().await.expect("answers");
+            let status = response.status().as_u16();
+            let content_type = response.headers()["content-type"]
+                .to_str()
+                .expect("ascii")
+                .to_owned();
+            let body: serde_json::Value =
+                serde_json::from_slice(&response.bytes().await.expect("body")).expect("JSON");
+            (status, content_type, body)
+        }
+    };
+    let new = "application/graphql-response+json";
+
+    let (status, content_type, body) =
+        post(new, Some("application/json"), r#"{"query":"{"}"#).await;
+    assert_eq!(
+        (status, content_type.as_str()),
+        (400, "application/graphql-response+json; charset=utf-8")
+    );
+    assert!(
+        body.get("data").is_none() && body["errors"][0]["message"].is_string(),
+        "{body}"
+    );
+
+    let (status, content_type, body) = post(
+        "application/json",
+        Some("application/json"),
+        r#"{"query":"{ nope }"}"#,
+    )
+    .await;
+    assert_eq!(
+        (status, content_type.as_str()),
+        (200, "application/json; charset=utf-8")
+    );
+    assert_eq!(body["data"], serde_json::Value::Null);
+
+    let (status, _, _) = post(new, None, r#"{"query":"{ __typename }"}"#).await;
+    assert_eq!(status, 415, "a POST without a content type is refused");
+    let (status, _, _) = post(
+        new,
+        Some("application/json"),
+        r#"{"query":"{ __typename }", "variables": "x"}"#,
+    )
+    .await;
+    assert_eq!(status, 400);
+    let (status, _, _) = post(new, Some("application/json"), "not json").await;
+    assert_eq!(status, 400);
+
+    // An execution error is still a GraphQL result: 200, with the error's code.
+    let (status, _, body) = post(
+        new,
+        Some("application/json"),
+        r#"{"query":"{ auditLogs(limit: 1) { count } }"}"#,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
+}

@@ -1,0 +1,269 @@
+//! GraphQL over HTTP, as the GraphQL-over-HTTP specification asks (checked in CI by
+//! graphql-http's audit suite).
+//!
+//! async-graphql-axum's stock extractor answers `application/graphql-response+json` to
+//! clients that accept only `application/json`, executes a POST without a Content-Type, and
+//! answers parse and validation failures with 200 and `"data": null` even to clients that
+//! asked for the newer media type. This handler negotiates the media type, validates the
+//! request parameters itself, and chooses the status code from the media type: with
+//! `application/json` every GraphQL result is a 200; with `application/graphql-response+json`
+//! a request that never started executing is a 400 without a `data` entry.
+
+use async_graphql::Variables;
+use axum::{
+    body::Bytes,
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use serde_json::{Map, Value};
+
+use super::{Caller, GatewaySchema};
+use crate::auth::SessionToken;
+
+const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
+const JSON: &str = "application/json";
+
+/// The response media type the client asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MediaType {
+    /// `application/json`: the legacy type, every GraphQL result is a 200.
+    Json,
+    /// `application/graphql-response+json`: status codes tell request errors apart.
+    GraphqlResponseJson,
+}
+
+impl MediaType {
+    /// Picks from `Accept`: the newer type when the client lists it, otherwise JSON (also
+    /// for `*/*`, a missing header, or only types we cannot produce).
+    fn negotiate(headers: &HeaderMap) -> Self {
+        let accepts_graphql_response = headers
+            .get_all(header::ACCEPT)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|range| {
+                let mut parts = range.split(';').map(str::trim);
+                let media = parts.next()?;
+                let rejected = parts.any(|p| {
+                    p.strip_prefix("q=")
+                        .and_then(|q| q.parse::<f32>().ok())
+                        .is_some_and(|q| q <= 0.0)
+                });
+                (!rejected).then_some(media)
+            })
+            .any(|media| media.eq_ignore_ascii_case(GRAPHQL_RESPONSE_JSON));
+        if accepts_graphql_response {
+            Self::GraphqlResponseJson
+        } else {
+            Self::Json
+        }
+    }
+
+    fn content_type(self) -> HeaderValue {
+        HeaderValue::from_static(match self {
+            Self::Json => "application/json; charset=utf-8",
+            Self::GraphqlResponseJson => "application/graphql-response+json; charset=utf-8",
+        })
+    }
+}
+
+/// A request the HTTP layer refuses before GraphQL sees it.
+fn refuse(media: MediaType, status: StatusCode, message: &str) -> Response {
+    let body = serde_json::json!({"errors": [{"message": message}]});
+    let mut response = (status, body.to_string()).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, media.content_type());
+    response
+}
+
+/// `POST /graphql` with a JSON body.
+pub(super) async fn post(schema: &GatewaySchema, headers: &HeaderMap, body: &Bytes) -> Response {
+    let media = MediaType::negotiate(headers);
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let mut parts = content_type.split(';').map(str::trim);
+    let is_json = parts.next().is_some_and(|m| m.eq_ignore_ascii_case(JSON));
+    let utf8 = parts.all(|p| {
+        p.split_once('=').is_none_or(|(name, value)| {
+            !name.trim().eq_ignore_ascii_case("charset")
+                || value.trim().trim_matches('"').eq_ignore_ascii_case("utf-8")
+        })
+    });
+    if !is_json || !utf8 {
+        return refuse(
+            media,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "send the GraphQL request as `Content-Type: application/json` (UTF-8)",
+        );
+    }
+    let params = match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(params)) => params,
+        Ok(_) => {
+            return refuse(
+                media,
+                StatusCode::BAD_REQUEST,
+                "the request body must be a JSON object",
+            );
+        }
+        Err(error) => {
+            return refuse(
+                media,
+                StatusCode::BAD_REQUEST,
+                &format!("the request body is not valid JSON: {error}"),
+            );
+        }
+    };
+    match request_from_params(
+        params.get("query"),
+        params.get("operationName"),
+        params.get("variables"),
+        params.get("extensions"),
+    ) {
+        Ok(request) => execute(schema, headers, request, media).await,
+        Err(message) => refuse(media, StatusCode::BAD_REQUEST, &message),
+    }
+}
+
+/// `GET /graphql?query=…` (URL-encoded parameters; `variables` and `extensions` as JSON).
+pub(super) async fn get(schema: &GatewaySchema, headers: &HeaderMap, query: &str) -> Response {
+    let media = MediaType::negotiate(headers);
+    let mut params = Map::new();
+    for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
+        let value = match &*key {
+            "variables" | "extensions" => match serde_json::from_str(&value) {
+                Ok(value) => value,
+                Err(error) => {
+                    return refuse(
+                        media,
+                        StatusCode::BAD_REQUEST,
+                        &format!("`{key}` is not valid JSON: {error}"),
+                    );
+                }
+            },
+            _ => Value::String(value.into_owned()),
+        };
+        params.insert(key.into_owned(), value);
+    }
+    match request_from_params(
+        params.get("query"),
+        params.get("operationName"),
+        params.get("variables"),
+        params.get("extensions"),
+    ) {
+        Ok(request) => execute(schema, headers, request, media).await,
+        Err(message) => refuse(media, StatusCode::BAD_REQUEST, &message),
+    }
+}
+
+/// Checks the parameter types the specification requires and builds the request.
+fn request_from_params(
+    query: Option<&Value>,
+    operation_name: Option<&Value>,
+    variables: Option<&Value>,
+    extensions: Option<&Value>,
+) -> Result<async_graphql::Request, String> {
+    let Some(Value::String(query)) = query else {
+        return Err("the `query` parameter must be a string".to_owned());
+    };
+    let mut request = async_graphql::Request::new(query.clone());
+    match operation_name {
+        None | Some(Value::Null) => {}
+        Some(Value::String(name)) => request = request.operation_name(name.clone()),
+        Some(_) => return Err("the `operationName` parameter must be a string".to_owned()),
+    }
+    match variables {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(_)) => {
+            request =
+                request.variables(Variables::from_json(variables.cloned().unwrap_or_default()));
+        }
+        Some(_) => return Err("the `variables` parameter must be a map".to_owned()),
+    }
+    match extensions {
+        None | Some(Value::Null | Value::Object(_)) => {}
+        Some(_) => return Err("the `extensions` parameter must be a map".to_owned()),
+    }
+    Ok(request)
+}
+
+async fn execute(
+    schema: &GatewaySchema,
+    headers: &HeaderMap,
+    request: async_graphql::Request,
+    media: MediaType,
+) -> Response {
+    let caller = Caller(SessionToken::from_headers(headers));
+    let response = schema.execute(request.data(caller)).await;
+    // A request that failed before execution (parse, validation, variable coercion, limits)
+    // has errors without a path; a resolver's error always has one.
+    let request_error = response.data == async_graphql::Value::Null
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|e| e.path.is_empty());
+    let (status, body) = match serde_json::to_value(&response) {
+        Ok(Value::Object(mut body)) if request_error && media == MediaType::GraphqlResponseJson => {
+            body.remove("data");
+            (StatusCode::BAD_REQUEST, Value::Object(body))
+        }
+        Ok(body) => (StatusCode::OK, body),
+        Err(error) => {
+            return refuse(
+                media,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &format!("cannot encode the response: {error}"),
+            );
+        }
+    };
+    let mut http = (status, body.to_string()).into_response();
+    http.headers_mut()
+        .insert(header::CONTENT_TYPE, media.content_type());
+    http
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accept(value: &str) -> MediaType {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::ACCEPT, value.parse().expect("header"));
+        MediaType::negotiate(&headers)
+    }
+
+    #[test]
+    fn negotiates_the_response_media_type() {
+        assert_eq!(MediaType::negotiate(&HeaderMap::new()), MediaType::Json);
+        assert_eq!(accept("*/*"), MediaType::Json);
+        assert_eq!(accept("application/json"), MediaType::Json);
+        assert_eq!(
+            accept("application/graphql-response+json, application/json;q=0.9"),
+            MediaType::GraphqlResponseJson
+        );
+        assert_eq!(
+            accept("application/graphql-response+json;q=0"),
+            MediaType::Json
+        );
+    }
+
+    #[test]
+    fn parameters_must_have_the_specified_types() {
+        let q = Value::String("{ __typename }".into());
+        assert!(request_from_params(Some(&q), None, None, None).is_ok());
+        assert!(request_from_params(None, None, None, None).is_err());
+        assert!(request_from_params(Some(&Value::from(1)), None, None, None).is_err());
+        assert!(request_from_params(Some(&q), Some(&Value::from(1)), None, None).is_err());
+        assert!(request_from_params(Some(&q), None, Some(&Value::from("x")), None).is_err());
+        assert!(request_from_params(Some(&q), None, None, Some(&Value::from("x"))).is_err());
+        assert!(
+            request_from_params(
+                Some(&q),
+                Some(&Value::Null),
+                Some(&Value::Null),
+                Some(&Value::Null)
+            )
+            .is_ok()
+        );
+    }
+}
