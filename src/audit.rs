@@ -8,6 +8,7 @@ use crate::{
     auth::SessionToken,
     error::{Error, Validation},
     model::AuditPage,
+    query::{self, AuditLogFilter},
     upstream::{CoderClient, PageRequest},
 };
 
@@ -20,6 +21,8 @@ pub const DEFAULT_PAGE_SIZE: i32 = 100;
 pub struct AuditLogQuery {
     /// Coder's search query, passed through verbatim.
     pub q: String,
+    /// Typed constraints, compiled into `q` and combined with it by AND.
+    pub filter: AuditLogFilter,
     /// 0 means [`DEFAULT_PAGE_SIZE`].
     pub limit: i32,
     pub offset: i32,
@@ -45,7 +48,7 @@ impl AuditLogs {
         token: &SessionToken,
         query: &AuditLogQuery,
     ) -> Result<AuditPage, Error> {
-        self.validate(query)?;
+        let q = self.validate(query)?;
         let limit = if query.limit == 0 {
             DEFAULT_PAGE_SIZE
         } else {
@@ -57,7 +60,7 @@ impl AuditLogs {
             .audit_page(
                 token,
                 PageRequest {
-                    q: &query.q,
+                    q: &q,
                     limit,
                     offset: query.offset,
                 },
@@ -87,8 +90,9 @@ impl AuditLogs {
         result
     }
 
-    /// Reports every bad argument at once, as Coder does for its own query parameters.
-    fn validate(&self, query: &AuditLogQuery) -> Result<(), Error> {
+    /// Reports every bad argument at once, as Coder does for its own query parameters, and
+    /// returns the `q` to send.
+    fn validate(&self, query: &AuditLogQuery) -> Result<String, Error> {
         let mut validations = Vec::new();
         if query.limit < 0 {
             validations.push(Validation::new(
@@ -110,13 +114,14 @@ impl AuditLogs {
                 format!("offset must not be negative, got {}", query.offset),
             ));
         }
-        if validations.is_empty() {
-            Ok(())
-        } else {
-            Err(Error::InvalidArgument {
-                message: "Invalid arguments.".to_owned(),
-                validations,
-            })
+        match query::compile(&query.q, &query.filter) {
+            Ok(q) if validations.is_empty() => return Ok(q),
+            Ok(_) => {}
+            Err(errors) => validations.extend(errors),
         }
+        Err(Error::InvalidArgument {
+            message: "Invalid arguments.".to_owned(),
+            validations,
+        })
     }
 }

@@ -41,7 +41,7 @@ impl fmt::Display for UpstreamMessage {
 #[non_exhaustive]
 pub enum Error {
     /// Bad arguments, found by the gateway before any upstream call or by Coder (a 400).
-    #[error("{message}{}", list_validations(validations))]
+    #[error("{}", describe(message, validations, str::to_owned))]
     InvalidArgument {
         message: String,
         validations: Vec<Validation>,
@@ -72,10 +72,11 @@ pub enum Error {
     Timeout { after: Duration },
 }
 
-fn list_validations(validations: &[Validation]) -> String {
+/// The summary followed by every `field: detail`, fields named by `name`.
+fn describe(message: &str, validations: &[Validation], name: impl Fn(&str) -> String) -> String {
     use std::fmt::Write as _;
-    validations.iter().fold(String::new(), |mut text, v| {
-        let _ = write!(text, " {}: {}", v.field, v.detail);
+    validations.iter().fold(message.to_owned(), |mut text, v| {
+        let _ = write!(text, " {}: {}", name(&v.field), v.detail);
         text
     })
 }
@@ -132,9 +133,39 @@ impl Error {
     }
 }
 
+/// Filter fields as GraphQL names them (`filter.date_from` is `filter.dateFrom`); other
+/// fields are `q` keys or argument names, the same in both protocols.
+fn graphql_field(field: &str) -> String {
+    match field.strip_prefix("filter.") {
+        Some(key) => {
+            let mut name = String::from("filter.");
+            let mut upper = false;
+            for c in key.chars() {
+                if c == '_' {
+                    upper = true;
+                } else if upper {
+                    name.push(c.to_ascii_uppercase());
+                    upper = false;
+                } else {
+                    name.push(c);
+                }
+            }
+            name
+        }
+        None => field.to_owned(),
+    }
+}
+
 impl ErrorExtensions for Error {
     fn extend(&self) -> async_graphql::Error {
-        async_graphql::Error::new(self.to_string()).extend_with(|_, ext| {
+        let message = match self {
+            Self::InvalidArgument {
+                message,
+                validations,
+            } => describe(message, validations, graphql_field),
+            _ => self.to_string(),
+        };
+        async_graphql::Error::new(message).extend_with(|_, ext| {
             ext.set("code", self.graphql_code());
             match self {
                 Self::InvalidArgument { validations, .. } => {
@@ -144,7 +175,7 @@ impl ErrorExtensions for Error {
                             let mut entry = async_graphql::indexmap::IndexMap::new();
                             entry.insert(
                                 async_graphql::Name::new("field"),
-                                async_graphql::Value::from(v.field.as_str()),
+                                async_graphql::Value::from(graphql_field(&v.field)),
                             );
                             entry.insert(
                                 async_graphql::Name::new("detail"),
@@ -212,6 +243,13 @@ mod tests {
             err.to_string(),
             "Invalid audit search query. action: Query param \"action\" has invalid value: \"x\" is not a valid value"
         );
+    }
+
+    #[test]
+    fn filter_fields_are_camel_case_in_graphql() {
+        assert_eq!(graphql_field("filter.date_from"), "filter.dateFrom");
+        assert_eq!(graphql_field("filter.action"), "filter.action");
+        assert_eq!(graphql_field("date_from"), "date_from");
     }
 
     #[test]

@@ -25,6 +25,7 @@ pub mod error;
 pub mod graphql;
 pub mod grpc;
 pub mod model;
+pub mod query;
 pub mod startup;
 pub mod telemetry;
 pub mod upstream;

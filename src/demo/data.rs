@@ -473,7 +473,7 @@ fn draft(
         "workspace_build" => {
             let name = rng.pick(WORKSPACES);
             let number = 1 + rng.below(40);
-            let reason = rng.pick(known::BUILD_REASONS);
+            let reason = rng.pick(known::BUILD_REASONS).value;
             draft.build_reason = Some(reason);
             draft.additional_fields = match rng.below(10) {
                 0 => json!({"workspace_name": name}),
@@ -620,9 +620,11 @@ pub(super) fn dataset() -> Dataset {
     for i in 0..ROWS {
         let (resource_type, action): (&'static str, &'static str) =
             if i < known::RESOURCE_TYPES.len() {
-                let rt = known::RESOURCE_TYPES[i].0;
+                let rt = known::RESOURCE_TYPES[i].value;
                 (rt, rng.pick(actions_for(rt)))
-            } else if let Some((action, ..)) = known::ACTIONS.get(i - known::RESOURCE_TYPES.len()) {
+            } else if let Some(known::KnownValue { value: action, .. }) =
+                known::ACTIONS.get(i - known::RESOURCE_TYPES.len())
+            {
                 (type_for(action), action)
             } else {
                 let rt = rng.pick(COMMON_TYPES);
@@ -770,10 +772,10 @@ mod tests {
     fn covers_every_action_and_resource_type_and_the_tricky_shapes() {
         let data = dataset();
         assert_eq!(data.rows.len(), ROWS);
-        for (action, ..) in known::ACTIONS {
+        for known::KnownValue { value: action, .. } in known::ACTIONS {
             assert!(data.rows.iter().any(|r| r.action == *action), "{action}");
         }
-        for (rt, ..) in known::RESOURCE_TYPES {
+        for known::KnownValue { value: rt, .. } in known::RESOURCE_TYPES {
             assert!(data.rows.iter().any(|r| r.resource_type == *rt), "{rt}");
         }
         assert!(data.rows.iter().any(|r| r.json["user"].is_null()));

@@ -25,7 +25,7 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use uuid::Uuid;
 
-use crate::error::Validation;
+use crate::{error::Validation, query::go_quote};
 
 /// The demo's site-wide owner token, printed at start-up and pre-filled in `GraphiQL`.
 pub const DEMO_TOKEN: &str = "demoowner0-DemoOwnerSecret0000001";
@@ -162,28 +162,6 @@ pub async fn spawn(config: DemoConfig) -> io::Result<SocketAddr> {
         }
     });
     Ok(addr)
-}
-
-/// Go's `%q`: a double-quoted string with Go's escapes.
-fn go_quote(text: &str) -> String {
-    let mut quoted = String::with_capacity(text.len() + 2);
-    quoted.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => quoted.push_str("\\\""),
-            '\\' => quoted.push_str("\\\\"),
-            '\n' => quoted.push_str("\\n"),
-            '\r' => quoted.push_str("\\r"),
-            '\t' => quoted.push_str("\\t"),
-            c if c.is_control() => {
-                use std::fmt::Write as _;
-                let _ = write!(quoted, "\\x{:02x}", u32::from(c));
-            }
-            c => quoted.push(c),
-        }
-    }
-    quoted.push('"');
-    quoted
 }
 
 fn coder_error(status: StatusCode, body: &Value) -> Response {
@@ -549,12 +527,6 @@ mod tests {
             let (id, secret) = token.split_once('-').expect("two parts");
             assert_eq!((id.len(), secret.len()), (10, 22), "{token}");
         }
-    }
-
-    #[test]
-    fn go_quote_escapes_like_go() {
-        assert_eq!(go_quote(r#"a "b" \c"#), r#""a \"b\" \\c""#);
-        assert_eq!(go_quote("tab\there\u{1}"), r#""tab\there\x01""#);
     }
 
     #[test]

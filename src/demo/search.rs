@@ -1,15 +1,17 @@
 //! Coder's audit search language (`q`), parsed the way Coder parses it, with Coder's error
 //! texts (coder-audit-api.md §6).
 //!
-//! The whole query is lowercased, split on spaces outside double quotes, and every element is
-//! split once more on `:`. Elements without a key are joined into one `resource_type` term.
-//! Tokenising errors stop at the first; value errors are collected in Coder's fixed key order.
+//! Tokenising is the gateway's own ([`crate::query::terms`]); this module checks the values
+//! the way the server does and collects errors in Coder's fixed key order.
 
 use chrono::{Datelike, NaiveDate};
 use uuid::Uuid;
 
-use super::go_quote;
-use crate::{error::Validation, model::known};
+use crate::{
+    error::Validation,
+    model::known,
+    query::{go_quote, terms},
+};
 
 /// What a query constrains. `organization` is already resolved to an ID.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -88,9 +90,9 @@ pub fn parse(
             },
             _ => {
                 let known = match key {
-                    "resource_type" => known::RESOURCE_TYPES.iter().any(|(v, ..)| *v == value),
-                    "action" => known::ACTIONS.iter().any(|(v, ..)| *v == value),
-                    _ => known::BUILD_REASONS.contains(&value),
+                    "resource_type" => known::contains(known::RESOURCE_TYPES, value),
+                    "action" => known::contains(known::ACTIONS, value),
+                    _ => known::contains(known::BUILD_REASONS, value),
                 };
                 if known {
                     let slot = match key {
@@ -149,67 +151,6 @@ fn single_value<'a>(
         return None;
     }
     Some(first.as_str()).filter(|v| !v.is_empty())
-}
-
-/// Splits a lowercased query into `(key, value)` terms.
-fn terms(query: &str) -> Result<Vec<(String, String)>, Vec<Validation>> {
-    let tokens = split_outside_quotes(query, ' ');
-    let (fields, free): (Vec<&str>, Vec<&str>) = tokens.into_iter().partition(|t| t.contains(':'));
-    let free_text = free.join(" ");
-    let mut terms = Vec::new();
-    for element in fields
-        .into_iter()
-        .chain(Some(free_text.as_str()).filter(|t| !t.is_empty()))
-    {
-        if element.starts_with(':') || element.ends_with(':') {
-            return Err(vec![Validation::new(
-                "q",
-                format!(
-                    "Query element {} cannot start or end with ':'",
-                    go_quote(element)
-                ),
-            )]);
-        }
-        let parts: Vec<&str> = split_outside_quotes(element, ':')
-            .into_iter()
-            .map(|p| p.trim_matches('"'))
-            .collect();
-        match parts.as_slice() {
-            [value] => terms.push(("resource_type".to_owned(), (*value).to_owned())),
-            [key, value] => terms.push(((*key).to_owned(), (*value).to_owned())),
-            _ => {
-                return Err(vec![Validation::new(
-                    "q",
-                    format!("Query element {} can only contain 1 ':'", go_quote(element)),
-                )]);
-            }
-        }
-    }
-    Ok(terms)
-}
-
-/// Go's `strings.FieldsFunc` splitting on `delimiter` outside double quotes: runs of the
-/// delimiter separate fields and empty fields are dropped.
-fn split_outside_quotes(text: &str, delimiter: char) -> Vec<&str> {
-    let mut parts = Vec::new();
-    let mut quoted = false;
-    let mut start = None;
-    for (i, c) in text.char_indices() {
-        if c == '"' {
-            quoted = !quoted;
-        }
-        if !quoted && c == delimiter {
-            if let Some(s) = start.take() {
-                parts.push(&text[s..i]);
-            }
-        } else if start.is_none() {
-            start = Some(i);
-        }
-    }
-    if let Some(s) = start {
-        parts.push(&text[s..]);
-    }
-    parts
 }
 
 /// Go's `time.Parse("2006-01-02", value)`, with Go's error texts.

@@ -4,6 +4,7 @@
 //! The token is read from the HTTP request here and checked only inside the resolver that
 //! calls Coder, so introspection and `__typename` work without one (`GraphiQL` needs that).
 
+mod filter;
 mod http;
 mod types;
 
@@ -44,9 +45,13 @@ impl Query {
         &self,
         ctx: &Context<'_>,
         #[graphql(
-            desc = "Coder's search query, passed through verbatim, e.g. `action:create resource_type:workspace` or `username:alice date_from:2026-01-01`. Coder lowercases it as a whole; a bare word means `resource_type`; keys are resource_type, resource_id, resource_target, action, username, email, date_from, date_to, organization, build_reason, request_id. Omitted or empty means no filter."
+            desc = "Coder's search query, passed through verbatim, e.g. `action:create resource_type:workspace` or `username:alice date_from:2026-01-01`. Coder lowercases it as a whole; a bare word means `resource_type`; keys are resource_type, resource_id, resource_target, action, username, email, date_from, date_to, organization, build_reason, request_id. Omitted or empty means no filter. Values newer than the gateway's enums are reachable here."
         )]
         q: Option<String>,
+        #[graphql(
+            desc = "Typed constraints, compiled into Coder's `q` and combined with it by AND. A key may be set in `q` or here, not both."
+        )]
+        filter: Option<filter::AuditLogFilterInput>,
         #[graphql(
             desc = "Page size. 0 means Coder's default page of 100 rows; at most the gateway's maximum (1000 unless configured otherwise)."
         )]
@@ -63,6 +68,7 @@ impl Query {
         .map_err(|e| Error::from(e).extend())?;
         let query = AuditLogQuery {
             q: q.unwrap_or_default(),
+            filter: filter.map(Into::into).unwrap_or_default(),
             limit,
             offset: offset.unwrap_or_default(),
         };

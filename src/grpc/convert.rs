@@ -8,7 +8,76 @@ use prost_types::{ListValue, Struct, value::Kind};
 use serde_json::Value;
 
 use super::pb;
-use crate::model;
+use crate::{
+    error::{Error, Validation},
+    model,
+    query::AuditLogFilter,
+};
+
+/// The request's typed filter in the core's terms. Enum values arrive as numbers: `0`
+/// (`*_UNSPECIFIED`) is no constraint, a number this gateway does not know is refused.
+pub(super) fn filter(filter: Option<pb::AuditLogFilter>) -> Result<AuditLogFilter, Error> {
+    let Some(filter) = filter else {
+        return Ok(AuditLogFilter::default());
+    };
+    let mut errors = Vec::new();
+    let mut coder_value = |number: i32, field: &str, prefix: &str, name: Option<&str>| {
+        if number == 0 {
+            return None;
+        }
+        let value = name.and_then(|name| name.strip_prefix(prefix));
+        if value.is_none() {
+            errors.push(Validation::new(
+                field,
+                format!("{number} is not a value of this enum known to the gateway; use q for newer values"),
+            ));
+        }
+        value.map(str::to_ascii_lowercase)
+    };
+    let action = coder_value(
+        filter.action,
+        "filter.action",
+        "AUDIT_ACTION_",
+        pb::AuditAction::try_from(filter.action)
+            .ok()
+            .map(|e| e.as_str_name()),
+    );
+    let resource_type = coder_value(
+        filter.resource_type,
+        "filter.resource_type",
+        "RESOURCE_TYPE_",
+        pb::ResourceType::try_from(filter.resource_type)
+            .ok()
+            .map(|e| e.as_str_name()),
+    );
+    let build_reason = coder_value(
+        filter.build_reason,
+        "filter.build_reason",
+        "BUILD_REASON_",
+        pb::BuildReason::try_from(filter.build_reason)
+            .ok()
+            .map(|e| e.as_str_name()),
+    );
+    if !errors.is_empty() {
+        return Err(Error::InvalidArgument {
+            message: "Invalid arguments.".to_owned(),
+            validations: errors,
+        });
+    }
+    Ok(AuditLogFilter {
+        action,
+        resource_type,
+        resource_id: filter.resource_id,
+        resource_target: filter.resource_target,
+        username: filter.username,
+        email: filter.email,
+        date_from: filter.date_from,
+        date_to: filter.date_to,
+        organization: filter.organization,
+        build_reason,
+        request_id: filter.request_id,
+    })
+}
 
 pub(super) fn page(page: model::AuditPage) -> pb::ListAuditLogsResponse {
     pb::ListAuditLogsResponse {

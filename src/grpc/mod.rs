@@ -11,7 +11,7 @@
 //! use coder_audit_gateway::grpc::pb::{ListAuditLogsRequest, audit_service_client::AuditServiceClient};
 //!
 //! let mut client = AuditServiceClient::connect("http://127.0.0.1:8080").await?;
-//! let mut request = tonic::Request::new(ListAuditLogsRequest { q: "action:login".into(), limit: 10, offset: 0 });
+//! let mut request = tonic::Request::new(ListAuditLogsRequest { q: "action:login".into(), limit: 10, offset: 0, ..Default::default() });
 //! request.metadata_mut().insert("coder-session-token", token.parse()?);
 //! let page = client.list_audit_logs(request).await?.into_inner();
 //! # Ok(()) }
@@ -82,6 +82,7 @@ impl pb::audit_service_server::AuditService for AuditGrpc {
         let message = request.into_inner();
         let query = AuditLogQuery {
             q: message.q,
+            filter: convert::filter(message.filter)?,
             limit: message.limit,
             offset: message.offset,
         };

@@ -1,116 +1,150 @@
 //! The enumerated values Coder documents today (coder-audit-api.md §14), in one place.
 //!
 //! The model never restricts a field to these lists: Coder's enums are open and rows carry
-//! whatever string a newer server wrote. The lists serve the demo upstream, which, like a
-//! real server, accepts exactly its own values in search queries and describes rows with
-//! Coder's friendly wording.
+//! whatever string a newer server wrote. The lists serve the typed filters (the GraphQL and
+//! protobuf enums are checked against them), and the demo upstream, which, like a real
+//! server, accepts exactly its own values in search queries and describes rows with Coder's
+//! friendly wording.
 
-/// Audit actions with Coder's friendly verb, and whether the value is deprecated.
-pub const ACTIONS: &[(&str, &str, bool)] = &[
-    ("create", "created", false),
-    ("write", "updated", false),
-    ("delete", "deleted", false),
-    ("start", "started", false),
-    ("stop", "stopped", false),
-    ("login", "logged in", false),
-    ("logout", "logged out", false),
-    ("register", "registered", false),
-    ("request_password_reset", "password reset requested", false),
-    ("connect", "connected", true),
-    ("disconnect", "disconnected", true),
-    ("open", "opened", true),
-    ("close", "closed", true),
+/// One value of a Coder enum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KnownValue {
+    /// Coder's wire value, e.g. `request_password_reset`.
+    pub value: &'static str,
+    /// Coder's friendly wording, as its UI and audit descriptions use it.
+    pub description: &'static str,
+    /// Why the value is deprecated, for values Coder no longer records.
+    pub deprecation: Option<&'static str>,
+}
+
+impl KnownValue {
+    const fn new(value: &'static str, description: &'static str) -> Self {
+        Self {
+            value,
+            description,
+            deprecation: None,
+        }
+    }
+
+    const fn deprecated(
+        value: &'static str,
+        description: &'static str,
+        reason: &'static str,
+    ) -> Self {
+        Self {
+            value,
+            description,
+            deprecation: Some(reason),
+        }
+    }
+}
+
+const CONNECTION_LOG: &str =
+    "Coder records connections in its connection log now; only older rows carry this value.";
+const UNUSED: &str = "Never recorded by Coder.";
+const TASKS_REMOVED: &str =
+    "Coder removed the Tasks feature; only rows recorded before carry this value.";
+
+/// Audit actions with Coder's friendly verb.
+pub const ACTIONS: &[KnownValue] = &[
+    KnownValue::new("create", "created"),
+    KnownValue::new("write", "updated"),
+    KnownValue::new("delete", "deleted"),
+    KnownValue::new("start", "started"),
+    KnownValue::new("stop", "stopped"),
+    KnownValue::new("login", "logged in"),
+    KnownValue::new("logout", "logged out"),
+    KnownValue::new("register", "registered"),
+    KnownValue::new("request_password_reset", "password reset requested"),
+    KnownValue::deprecated("connect", "connected", CONNECTION_LOG),
+    KnownValue::deprecated("disconnect", "disconnected", CONNECTION_LOG),
+    KnownValue::deprecated("open", "opened", CONNECTION_LOG),
+    KnownValue::deprecated("close", "closed", UNUSED),
 ];
 
-/// Resource types with Coder's friendly name, and whether the value is deprecated.
-pub const RESOURCE_TYPES: &[(&str, &str, bool)] = &[
-    ("template", "template", false),
-    ("template_version", "template version", false),
-    ("user", "user", false),
-    ("workspace", "workspace", false),
-    ("workspace_build", "workspace", false),
-    ("git_ssh_key", "git ssh key", false),
-    ("api_key", "token", false),
-    ("group", "group", false),
-    ("license", "license", false),
-    ("convert_login", "login type conversion", false),
-    ("health_settings", "health_settings", false),
-    ("notifications_settings", "notifications_settings", false),
-    ("prebuilds_settings", "prebuilds_settings", false),
-    (
-        "oauth2_provider_settings",
-        "oauth2 provider settings",
-        false,
-    ),
-    ("workspace_proxy", "workspace proxy", false),
-    ("organization", "organization", false),
-    ("oauth2_provider_app", "oauth2 app", false),
-    ("oauth2_provider_app_secret", "oauth2 app secret", false),
-    ("custom_role", "custom role", false),
-    ("organization_member", "organization member", false),
-    ("notification_template", "notification template", false),
-    ("idp_sync_settings_organization", "settings", false),
-    ("idp_sync_settings_group", "settings", false),
-    ("idp_sync_settings_role", "settings", false),
-    ("workspace_agent", "workspace agent", true),
-    ("workspace_app", "workspace app", true),
-    ("task", "task", true),
-    ("ai_seat", "ai seat", false),
-    ("ai_provider", "ai provider", false),
-    ("ai_provider_key", "ai provider key", false),
-    ("ai_gateway_key", "ai gateway key", false),
-    ("group_ai_budget", "group ai budget", false),
-    ("user_ai_budget_override", "user ai budget override", false),
-    ("chat", "chat", false),
-    ("chat_project", "chat project", false),
-    ("mcp_server_config", "mcp server config", false),
-    ("chat_model_config", "chat model config", false),
-    ("user_secret", "user secret", false),
-    ("user_skill", "user skill", false),
-    (
-        "chat_instruction_settings",
-        "chat instruction settings",
-        false,
-    ),
-    (
-        "chat_operational_settings",
-        "chat operational settings",
-        false,
-    ),
-    ("experiment_rule", "experiment rule", false),
+/// Resource types with Coder's friendly name.
+pub const RESOURCE_TYPES: &[KnownValue] = &[
+    KnownValue::new("template", "template"),
+    KnownValue::new("template_version", "template version"),
+    KnownValue::new("user", "user"),
+    KnownValue::new("workspace", "workspace"),
+    KnownValue::new("workspace_build", "workspace"),
+    KnownValue::new("git_ssh_key", "git ssh key"),
+    KnownValue::new("api_key", "token"),
+    KnownValue::new("group", "group"),
+    KnownValue::new("license", "license"),
+    KnownValue::new("convert_login", "login type conversion"),
+    KnownValue::new("health_settings", "health_settings"),
+    KnownValue::new("notifications_settings", "notifications_settings"),
+    KnownValue::new("prebuilds_settings", "prebuilds_settings"),
+    KnownValue::new("oauth2_provider_settings", "oauth2 provider settings"),
+    KnownValue::new("workspace_proxy", "workspace proxy"),
+    KnownValue::new("organization", "organization"),
+    KnownValue::new("oauth2_provider_app", "oauth2 app"),
+    KnownValue::new("oauth2_provider_app_secret", "oauth2 app secret"),
+    KnownValue::new("custom_role", "custom role"),
+    KnownValue::new("organization_member", "organization member"),
+    KnownValue::new("notification_template", "notification template"),
+    KnownValue::new("idp_sync_settings_organization", "settings"),
+    KnownValue::new("idp_sync_settings_group", "settings"),
+    KnownValue::new("idp_sync_settings_role", "settings"),
+    KnownValue::deprecated("workspace_agent", "workspace agent", CONNECTION_LOG),
+    KnownValue::deprecated("workspace_app", "workspace app", CONNECTION_LOG),
+    KnownValue::deprecated("task", "task", TASKS_REMOVED),
+    KnownValue::new("ai_seat", "ai seat"),
+    KnownValue::new("ai_provider", "ai provider"),
+    KnownValue::new("ai_provider_key", "ai provider key"),
+    KnownValue::new("ai_gateway_key", "ai gateway key"),
+    KnownValue::new("group_ai_budget", "group ai budget"),
+    KnownValue::new("user_ai_budget_override", "user ai budget override"),
+    KnownValue::new("chat", "chat"),
+    KnownValue::new("chat_project", "chat project"),
+    KnownValue::new("mcp_server_config", "mcp server config"),
+    KnownValue::new("chat_model_config", "chat model config"),
+    KnownValue::new("user_secret", "user secret"),
+    KnownValue::new("user_skill", "user skill"),
+    KnownValue::new("chat_instruction_settings", "chat instruction settings"),
+    KnownValue::new("chat_operational_settings", "chat operational settings"),
+    KnownValue::new("experiment_rule", "experiment rule"),
 ];
 
 /// Reasons a workspace build was started, as the `build_reason:` search key accepts them.
-pub const BUILD_REASONS: &[&str] = &[
-    "initiator",
-    "autostart",
-    "autostop",
-    "dormancy",
-    "failedstop",
-    "autodelete",
-    "dashboard",
-    "cli",
-    "ssh_connection",
-    "vscode_connection",
-    "jetbrains_connection",
+pub const BUILD_REASONS: &[KnownValue] = &[
+    KnownValue::new("initiator", "started by a user"),
+    KnownValue::new("autostart", "started by the autostart schedule"),
+    KnownValue::new("autostop", "stopped by the autostop schedule"),
+    KnownValue::new("dormancy", "stopped because the workspace became dormant"),
+    KnownValue::new("failedstop", "stopped after a failed build"),
+    KnownValue::new("autodelete", "deleted automatically"),
+    KnownValue::new("dashboard", "started from the dashboard"),
+    KnownValue::new("cli", "started from the CLI"),
+    KnownValue::new("ssh_connection", "started by an SSH connection"),
+    KnownValue::new("vscode_connection", "started by a VS Code connection"),
+    KnownValue::new("jetbrains_connection", "started by a JetBrains connection"),
 ];
+
+/// Whether `value` is one of `list`.
+#[must_use]
+pub fn contains(list: &[KnownValue], value: &str) -> bool {
+    list.iter().any(|known| known.value == value)
+}
+
+fn describe(list: &[KnownValue], value: &str) -> &'static str {
+    list.iter()
+        .find(|known| known.value == value)
+        .map_or("unknown", |known| known.description)
+}
 
 /// Coder's friendly verb for an action; `unknown` for values newer than this list.
 #[must_use]
 pub fn friendly_action(action: &str) -> &'static str {
-    ACTIONS
-        .iter()
-        .find(|(value, ..)| *value == action)
-        .map_or("unknown", |(_, friendly, _)| friendly)
+    describe(ACTIONS, action)
 }
 
 /// Coder's friendly name for a resource type; `unknown` for values newer than this list.
 #[must_use]
 pub fn friendly_resource_type(resource_type: &str) -> &'static str {
-    RESOURCE_TYPES
-        .iter()
-        .find(|(value, ..)| *value == resource_type)
-        .map_or("unknown", |(_, friendly, _)| friendly)
+    describe(RESOURCE_TYPES, resource_type)
 }
 
 #[cfg(test)]

@@ -55,7 +55,7 @@ fn expected_graphql(row: &Value) -> Value {
     })
 }
 
-fn expected_graphql_page(upstream: &Value) -> Value {
+pub(crate) fn expected_graphql_page(upstream: &Value) -> Value {
     let rows: Vec<Value> = upstream["audit_logs"]
         .as_array()
         .expect("rows")
@@ -189,7 +189,7 @@ fn grpc_json(log: &pb::AuditLog) -> Value {
     })
 }
 
-fn assert_grpc_matches(upstream: &Value, page: &pb::ListAuditLogsResponse) {
+pub(crate) fn assert_grpc_matches(upstream: &Value, page: &pb::ListAuditLogsResponse) {
     let rows = upstream["audit_logs"].as_array().expect("rows");
     assert_eq!(page.audit_logs.len(), rows.len());
     assert_eq!(Some(page.count), upstream["count"].as_i64());

@@ -49,6 +49,7 @@ async fn only_the_token_is_forwarded_never_cookies_or_other_headers() {
         q: String::new(),
         limit: 5,
         offset: 0,
+        ..Default::default()
     });
     request.metadata_mut().insert(
         "authorization",

@@ -101,10 +101,23 @@ impl Gateway {
         limit: i32,
         offset: i32,
     ) -> Value {
+        self.graphql_filtered(token, q, &Value::Null, limit, offset)
+            .await
+    }
+
+    /// `auditLogs` with every field and a typed `filter` (GraphQL JSON), as `token`.
+    pub(crate) async fn graphql_filtered(
+        &self,
+        token: &str,
+        q: &str,
+        filter: &Value,
+        limit: i32,
+        offset: i32,
+    ) -> Value {
         let (_, body) = self
             .graphql_with(
-                &format!("query($q: String, $limit: Int!, $offset: Int) {{ auditLogs(q: $q, limit: $limit, offset: $offset) {{ {ALL_FIELDS} }} }}"),
-                json!({"q": q, "limit": limit, "offset": offset}),
+                &format!("query($q: String, $filter: AuditLogFilter, $limit: Int!, $offset: Int) {{ auditLogs(q: $q, filter: $filter, limit: $limit, offset: $offset) {{ {ALL_FIELDS} }} }}"),
+                json!({"q": q, "filter": filter, "limit": limit, "offset": offset}),
                 &[("coder-session-token", token)],
             )
             .await;
@@ -126,11 +139,25 @@ impl Gateway {
         limit: i32,
         offset: i32,
     ) -> Result<pb::ListAuditLogsResponse, tonic::Status> {
-        let mut request = tonic::Request::new(pb::ListAuditLogsRequest {
-            q: q.to_owned(),
-            limit,
-            offset,
-        });
+        self.grpc_filtered(
+            token,
+            pb::ListAuditLogsRequest {
+                q: q.to_owned(),
+                limit,
+                offset,
+                filter: None,
+            },
+        )
+        .await
+    }
+
+    /// `ListAuditLogs` with any request, as `token`.
+    pub(crate) async fn grpc_filtered(
+        &self,
+        token: &str,
+        message: pb::ListAuditLogsRequest,
+    ) -> Result<pb::ListAuditLogsResponse, tonic::Status> {
+        let mut request = tonic::Request::new(message);
         request
             .metadata_mut()
             .insert("coder-session-token", token.parse().expect("ascii token"));

@@ -11,6 +11,7 @@
 mod demo;
 mod errors;
 mod fidelity;
+mod filters;
 mod forwarding;
 mod helpers;
 mod surface;

@@ -50,6 +50,7 @@ async fn graphiql_get_queries_and_unknown_paths() {
             q: String::new(),
             limit: 1,
             offset: 0,
+            ..Default::default()
         })
         .await
         .expect_err("no token");
@@ -108,6 +109,7 @@ async fn without_a_coder_url_the_demo_serves_both_protocols_and_graphiql_carries
         q: "action:login".into(),
         limit: 2,
         offset: 0,
+        ..Default::default()
     });
     request
         .metadata_mut()
@@ -168,6 +170,7 @@ async fn shutdown_finishes_even_with_a_connection_held_open() {
         q: String::new(),
         limit: 1,
         offset: 0,
+        ..Default::default()
     });
     request
         .metadata_mut()
