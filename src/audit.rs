@@ -5,12 +5,26 @@
 use std::time::Instant;
 
 use crate::{
-    auth::SessionToken,
+    context::{CallContext, Protocol},
     error::{Error, Validation},
-    model::AuditPage,
     query::{self, AuditLogFilter},
-    upstream::{CoderClient, PageRequest},
+    upstream::{CoderClient, Fetched, PageRequest},
 };
+
+/// gRPC's canonical status names, for metrics labels.
+fn grpc_code_name(code: tonic::Code) -> &'static str {
+    match code {
+        tonic::Code::Ok => "OK",
+        tonic::Code::InvalidArgument => "INVALID_ARGUMENT",
+        tonic::Code::Unauthenticated => "UNAUTHENTICATED",
+        tonic::Code::PermissionDenied => "PERMISSION_DENIED",
+        tonic::Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        tonic::Code::Internal => "INTERNAL",
+        tonic::Code::Unavailable => "UNAVAILABLE",
+        tonic::Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        _ => "OTHER",
+    }
+}
 
 /// What Coder returns for `limit` 0 or no limit. Sent explicitly, because Coder has proposed
 /// rejecting `limit=0`; the rows are the same either way.
@@ -41,53 +55,68 @@ impl AuditLogs {
         Self { client, max_limit }
     }
 
-    /// Lists one page with the caller's token. Arguments are checked before Coder is called,
-    /// so a bad request costs the upstream nothing.
-    pub async fn list(
-        &self,
-        token: &SessionToken,
-        query: &AuditLogQuery,
-    ) -> Result<AuditPage, Error> {
+    /// Lists one page for the caller. Arguments are checked before Coder is called, so a bad
+    /// request costs the upstream nothing; the caller's deadline bounds the whole upstream
+    /// exchange, retries included, and dropping this future drops the upstream request.
+    pub async fn list(&self, call: &CallContext, query: &AuditLogQuery) -> Result<Fetched, Error> {
+        let started = Instant::now();
+        let result = self.fetch(call, query).await;
+        let elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
+        let outcome = match &result {
+            Ok(fetched) => {
+                tracing::debug!(
+                    rows = fetched.page.audit_logs.len(),
+                    count = fetched.page.count,
+                    elapsed_ms,
+                    "audit page fetched"
+                );
+                "OK"
+            }
+            Err(error) => {
+                if error.is_upstream_failure() {
+                    tracing::warn!(code = error.graphql_code(), %error, elapsed_ms, "audit page failed");
+                } else {
+                    tracing::info!(code = error.graphql_code(), %error, elapsed_ms, "audit page refused");
+                }
+                match call.protocol {
+                    Protocol::Graphql => error.graphql_code(),
+                    Protocol::Grpc => grpc_code_name(error.grpc_code()),
+                }
+            }
+        };
+        metrics::counter!(
+            "gateway_requests_total",
+            "protocol" => call.protocol.as_str(),
+            "operation" => match call.protocol {
+                Protocol::Graphql => "auditLogs",
+                Protocol::Grpc => "ListAuditLogs",
+            },
+            "outcome" => outcome,
+        )
+        .increment(1);
+        result
+    }
+
+    async fn fetch(&self, call: &CallContext, query: &AuditLogQuery) -> Result<Fetched, Error> {
         let q = self.validate(query)?;
         let limit = if query.limit == 0 {
             DEFAULT_PAGE_SIZE
         } else {
             query.limit
         };
-        let started = Instant::now();
-        let result = self
-            .client
-            .audit_page(
-                token,
-                PageRequest {
-                    q: &q,
-                    limit,
-                    offset: query.offset,
-                },
-            )
-            .await;
-        let elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
-        match &result {
-            Ok(page) => tracing::debug!(
-                rows = page.audit_logs.len(),
-                count = page.count,
-                elapsed_ms,
-                "audit page fetched"
-            ),
-            Err(error) if error.is_upstream_failure() => tracing::warn!(
-                code = error.graphql_code(),
-                %error,
-                elapsed_ms,
-                "audit page failed"
-            ),
-            Err(error) => tracing::info!(
-                code = error.graphql_code(),
-                %error,
-                elapsed_ms,
-                "audit page refused"
-            ),
+        let request = PageRequest {
+            q: &q,
+            limit,
+            offset: query.offset,
+        };
+        match call.deadline {
+            Some(deadline) => {
+                tokio::time::timeout_at(deadline.into(), self.client.audit_page(call, request))
+                    .await
+                    .unwrap_or(Err(Error::DeadlineExceeded))
+            }
+            None => self.client.audit_page(call, request).await,
         }
-        result
     }
 
     /// Reports every bad argument at once, as Coder does for its own query parameters, and

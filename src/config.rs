@@ -1,9 +1,9 @@
 //! Command-line and environment configuration. Every option has an environment variable, so
 //! the same binary runs from a shell, a systemd unit or a Kubernetes manifest.
 
-use std::{net::SocketAddr, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 use url::Url;
 
 /// GraphQL and gRPC gateway over Coder's audit log API.
@@ -34,13 +34,82 @@ pub struct Config {
     #[arg(long, env = "GATEWAY_SHUTDOWN_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
     pub shutdown_grace: Duration,
 
+    /// Retries of a failed call to Coder (connection errors, 502, 503, 504 only), with exponential backoff and jitter, never past the caller's deadline.
+    #[arg(long, env = "GATEWAY_UPSTREAM_RETRIES", default_value_t = 2)]
+    pub upstream_retries: u32,
+
+    /// Largest response body accepted from Coder, in bytes; a larger one is refused without reading the rest.
+    #[arg(long, env = "GATEWAY_MAX_UPSTREAM_BODY", default_value_t = 64 * 1024 * 1024)]
+    pub max_upstream_body: usize,
+
+    /// Extra CA certificate (PEM) to trust for the Coder URL, e.g. a self-signed deployment's CA.
+    #[arg(long, env = "GATEWAY_CODER_CA_CERT")]
+    pub coder_ca_cert: Option<PathBuf>,
+
+    /// TLS certificate chain (PEM) to serve with; with --tls-key, the gateway serves HTTPS and gRPC over TLS.
+    #[arg(long, env = "GATEWAY_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// TLS private key (PEM) for --tls-cert.
+    #[arg(long, env = "GATEWAY_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Requests served at once; more are refused at once (UNAVAILABLE / `SERVICE_OVERLOADED`) instead of queueing.
+    #[arg(long, env = "GATEWAY_MAX_CONCURRENT_REQUESTS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_concurrent_requests: u32,
+
+    /// Largest HTTP request body (a GraphQL request), in bytes.
+    #[arg(long, env = "GATEWAY_MAX_REQUEST_BODY", default_value_t = 64 * 1024)]
+    pub max_request_body: usize,
+
+    /// Largest gRPC message received or sent, in bytes.
+    #[arg(long, env = "GATEWAY_GRPC_MAX_MESSAGE", default_value_t = 16 * 1024 * 1024)]
+    pub grpc_max_message: usize,
+
+    /// Deepest GraphQL selection allowed.
+    #[arg(long, env = "GATEWAY_GRAPHQL_MAX_DEPTH", default_value_t = 12)]
+    pub graphql_max_depth: usize,
+
+    /// Highest GraphQL query complexity allowed (one point per selected field).
+    #[arg(long, env = "GATEWAY_GRAPHQL_MAX_COMPLEXITY", default_value_t = 500)]
+    pub graphql_max_complexity: usize,
+
+    /// Turn off GraphQL introspection (the `GraphiQL` page then cannot load the schema).
+    #[arg(long, env = "GATEWAY_DISABLE_INTROSPECTION")]
+    pub disable_introspection: bool,
+
+    /// Do not serve the `GraphiQL` page at `GET /graphql`.
+    #[arg(long, env = "GATEWAY_DISABLE_GRAPHIQL")]
+    pub disable_graphiql: bool,
+
+    /// Browser origins allowed to call the gateway (GraphQL and gRPC-Web), comma-separated; none by default.
+    #[arg(long, env = "GATEWAY_CORS_ORIGIN", value_delimiter = ',')]
+    pub cors_origin: Vec<String>,
+
+    /// How often the gRPC health status re-checks that Coder answers.
+    #[arg(long, env = "GATEWAY_HEALTH_INTERVAL", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub health_interval: Duration,
+
     /// Log filter in tracing's `EnvFilter` syntax, e.g. `info` or `info,coder_audit_gateway=debug`.
     #[arg(long, env = "GATEWAY_LOG", default_value = "info")]
     pub log: String,
 
+    /// Log line format.
+    #[arg(long, env = "GATEWAY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
     /// Demo only: count exactly and send no `count_cap`, like Coder servers before the count cap.
     #[arg(long, env = "GATEWAY_DEMO_LEGACY_COUNT")]
     pub demo_legacy_count: bool,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
 }
 
 #[cfg(test)]

@@ -70,6 +70,9 @@ pub enum Error {
     Unavailable { reason: String },
     #[error("Coder did not answer within {}", humantime::format_duration(*after))]
     Timeout { after: Duration },
+    /// The caller's own deadline passed before Coder answered.
+    #[error("the caller's deadline passed before Coder answered")]
+    DeadlineExceeded,
 }
 
 /// The summary followed by every `field: detail`, fields named by `name`.
@@ -102,6 +105,7 @@ impl Error {
             Self::UpstreamStatus { .. } | Self::UpstreamBody { .. } => "UPSTREAM_ERROR",
             Self::Unavailable { .. } => "UPSTREAM_UNAVAILABLE",
             Self::Timeout { .. } => "UPSTREAM_TIMEOUT",
+            Self::DeadlineExceeded => "DEADLINE_EXCEEDED",
         }
     }
 
@@ -128,7 +132,7 @@ impl Error {
             Self::RateLimited { .. } => tonic::Code::ResourceExhausted,
             Self::UpstreamStatus { .. } | Self::UpstreamBody { .. } => tonic::Code::Internal,
             Self::Unavailable { .. } => tonic::Code::Unavailable,
-            Self::Timeout { .. } => tonic::Code::DeadlineExceeded,
+            Self::Timeout { .. } | Self::DeadlineExceeded => tonic::Code::DeadlineExceeded,
         }
     }
 }

@@ -20,12 +20,15 @@
 pub mod audit;
 pub mod auth;
 pub mod config;
+pub mod context;
 pub mod demo;
 pub mod error;
 pub mod graphql;
 pub mod grpc;
+pub mod health;
 pub mod model;
 pub mod query;
+pub mod server;
 pub mod startup;
 pub mod telemetry;
 pub mod upstream;

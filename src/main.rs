@@ -13,7 +13,7 @@ use coder_audit_gateway::{
 #[tokio::main]
 async fn main() -> ExitCode {
     let config = Config::parse();
-    if let Err(error) = telemetry::init(&config.log) {
+    if let Err(error) = telemetry::init(&config.log, config.log_format) {
         eprintln!("error: invalid --log filter: {error}");
         return ExitCode::FAILURE;
     }
@@ -31,10 +31,11 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    tracing::info!(%addr, upstream = %app.upstream(), "serving GraphQL on http://{addr}/graphql and gRPC (coder.audit.v1.AuditService) on {addr}");
+    let scheme = app.scheme();
+    tracing::info!(%addr, upstream = %app.upstream(), "serving GraphQL on {scheme}://{addr}/graphql and gRPC (coder.audit.v1.AuditService) on {addr}");
     if app.is_demo() {
         tracing::info!(
-            "demo mode: no --coder-url given, serving a built-in demo audit log. GraphiQL: http://{addr}/graphql (token pre-filled). Demo token: {}",
+            "demo mode: no --coder-url given, serving a built-in demo audit log. GraphiQL: {scheme}://{addr}/graphql (token pre-filled). Demo token: {}",
             demo::DEMO_TOKEN
         );
     }

@@ -1,21 +1,32 @@
-//! Wiring: the upstream, the core, both protocol surfaces on one router, one listener, and
-//! graceful shutdown.
+//! Wiring: the upstream, the core, both protocol surfaces and the operational endpoints on
+//! one router, one listener (optionally TLS), and graceful shutdown.
 
-use std::{future::Future, io, net::SocketAddr, time::Duration};
+use std::{future::Future, io, net::SocketAddr, sync::Arc, time::Duration};
 
-use axum::{Router, http::header};
-use tokio::{net::TcpListener, sync::watch};
-use tower_http::{sensitive_headers::SetSensitiveRequestHeadersLayer, trace::TraceLayer};
+use axum::{
+    Router,
+    http::{HeaderName, HeaderValue, Method, header},
+    middleware,
+};
+use tokio::{net::TcpListener, sync::Semaphore};
+use tokio_rustls::TlsAcceptor;
+use tonic_health::server::HealthReporter;
+use tower::Layer as _;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use url::Url;
 
 use crate::{
     audit::AuditLogs,
     auth::CODER_SESSION_TOKEN,
     config::Config,
+    context::{self, CODER_REQUEST_ID, REQUEST_ID, TRACEPARENT},
     demo::{self, DemoConfig},
-    graphql,
-    grpc::AuditGrpc,
-    upstream::{ClientBuildError, CoderClient},
+    graphql::{self, GraphqlOptions},
+    grpc::{self, AuditGrpc},
+    health,
+    server::{self, TlsError},
+    telemetry,
+    upstream::{ClientBuildError, ClientConfig, CoderClient},
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -26,22 +37,99 @@ pub enum StartupError {
     Demo(io::Error),
     #[error("invalid --coder-url: {0}")]
     Client(#[from] ClientBuildError),
+    #[error("cannot read --coder-ca-cert {path}: {source}")]
+    CaCertificate { path: String, source: io::Error },
+    #[error("invalid TLS configuration: {0}")]
+    Tls(#[from] TlsError),
+    #[error("invalid --cors-origin {0:?}: not a header value")]
+    CorsOrigin(String),
+    #[error("cannot build gRPC reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
 }
 
-/// GraphQL and gRPC on one router. `Routes::from(http)` keeps axum's 404 for unknown HTTP
-/// paths and mounts gRPC at `/coder.audit.v1.AuditService/*`; the layers added last see
-/// both protocols.
-pub fn router(audit: AuditLogs, demo_token: Option<&str>) -> Router {
-    let http = graphql::router(audit.clone(), demo_token);
-    tonic::service::Routes::from(http)
-        .add_service(AuditGrpc::new(audit).into_server())
+/// How the router is put together, from configuration.
+#[derive(Debug, Clone)]
+pub struct RouterOptions {
+    pub graphql: GraphqlOptions,
+    pub grpc_max_message: usize,
+    pub max_concurrent_requests: usize,
+    pub cors_origins: Vec<String>,
+}
+
+/// Every surface on one router, and the reporter that keeps gRPC health current.
+///
+/// `Routes::from(http)` keeps axum's 404 for unknown HTTP paths and mounts each gRPC
+/// service at `/<package.Service>/*`. Layers added last see every request, both protocols:
+/// the request context outermost, then CORS, then load shedding.
+pub fn router(
+    client: &CoderClient,
+    audit: AuditLogs,
+    options: &RouterOptions,
+) -> Result<(Router, HealthReporter), StartupError> {
+    let (reporter, health_service) = tonic_health::server::health_reporter();
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(grpc::pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let http = graphql::router(audit.clone(), &options.graphql)
+        .merge(health::router(client.clone()))
+        .merge(telemetry::router());
+    let audit_service = AuditGrpc::new(audit).into_server(options.grpc_max_message);
+    let mut router = tonic::service::Routes::from(http)
+        // gRPC-Web (HTTP/1.1 or 2, for browsers) is translated to gRPC; plain gRPC passes.
+        .add_service(tonic_web::GrpcWebLayer::new().layer(audit_service))
+        .add_service(health_service)
+        // v1 for grpcurl and current tools, v1alpha for older ones (grpcio's Python).
+        .add_service(reflection().build_v1()?)
+        .add_service(reflection().build_v1alpha()?)
         .prepare()
         .into_axum_router()
-        .layer(TraceLayer::new_for_http())
-        .layer(SetSensitiveRequestHeadersLayer::new([
+        .layer(middleware::from_fn_with_state(
+            Arc::new(Semaphore::new(options.max_concurrent_requests)),
+            context::shed_load,
+        ));
+    if !options.cors_origins.is_empty() {
+        router = router.layer(cors(&options.cors_origins)?);
+    }
+    Ok((
+        router.layer(middleware::from_fn(context::establish)),
+        reporter,
+    ))
+}
+
+/// Browsers at the configured origins may call GraphQL and gRPC-Web and read the gRPC
+/// status, which gRPC-Web carries in headers.
+fn cors(origins: &[String]) -> Result<CorsLayer, StartupError> {
+    let allow_origin = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(
+            origins
+                .iter()
+                .map(|o| HeaderValue::from_str(o).map_err(|_| StartupError::CorsOrigin(o.clone())))
+                .collect::<Result<Vec<_>, _>>()?,
+        )
+    };
+    Ok(CorsLayer::new()
+        .allow_origin(allow_origin)
+        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_headers([
+            header::CONTENT_TYPE,
             header::AUTHORIZATION,
-            header::COOKIE,
-            header::HeaderName::from_static(CODER_SESSION_TOKEN),
+            HeaderName::from_static(CODER_SESSION_TOKEN),
+            HeaderName::from_static(REQUEST_ID),
+            HeaderName::from_static(TRACEPARENT),
+            HeaderName::from_static("x-grpc-web"),
+            HeaderName::from_static("x-user-agent"),
+            HeaderName::from_static("grpc-timeout"),
+        ])
+        .expose_headers([
+            HeaderName::from_static("grpc-status"),
+            HeaderName::from_static("grpc-message"),
+            HeaderName::from_static("grpc-status-details-bin"),
+            HeaderName::from_static(REQUEST_ID),
+            HeaderName::from_static(CODER_REQUEST_ID),
         ]))
 }
 
@@ -49,6 +137,7 @@ pub fn router(audit: AuditLogs, demo_token: Option<&str>) -> Router {
 pub struct Application {
     listener: TcpListener,
     router: Router,
+    tls: Option<TlsAcceptor>,
     shutdown_grace: Duration,
     upstream: Url,
     demo: bool,
@@ -69,9 +158,47 @@ impl Application {
                 .map_err(|e| StartupError::Client(e.into()))?;
             (url, true)
         };
-        let client = CoderClient::new(&upstream, config.upstream_timeout)?;
-        let audit = AuditLogs::new(client, config.max_limit);
-        let router = router(audit, demo.then_some(demo::DEMO_TOKEN));
+        let ca_pem = match &config.coder_ca_cert {
+            Some(path) => {
+                Some(
+                    std::fs::read(path).map_err(|source| StartupError::CaCertificate {
+                        path: path.display().to_string(),
+                        source,
+                    })?,
+                )
+            }
+            None => None,
+        };
+        let client = CoderClient::new(
+            &upstream,
+            ClientConfig {
+                timeout: config.upstream_timeout,
+                retries: config.upstream_retries,
+                max_body: config.max_upstream_body,
+                ca_pem,
+            },
+        )?;
+        let tls = match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) => Some(server::tls_acceptor(cert, key)?),
+            _ => None,
+        };
+        let audit = AuditLogs::new(client.clone(), config.max_limit);
+        let options = RouterOptions {
+            graphql: GraphqlOptions {
+                demo_token: demo.then(|| demo::DEMO_TOKEN.to_owned()),
+                graphiql: !config.disable_graphiql,
+                introspection: !config.disable_introspection,
+                max_depth: config.graphql_max_depth,
+                max_complexity: config.graphql_max_complexity,
+                max_body: config.max_request_body,
+            },
+            grpc_max_message: config.grpc_max_message,
+            max_concurrent_requests: usize::try_from(config.max_concurrent_requests)
+                .unwrap_or(usize::MAX),
+            cors_origins: config.cors_origin.clone(),
+        };
+        let (router, reporter) = router(&client, audit, &options)?;
+        tokio::spawn(health::watch(client, reporter, config.health_interval));
         let listener =
             TcpListener::bind(config.listen)
                 .await
@@ -82,6 +209,7 @@ impl Application {
         Ok(Self {
             listener,
             router,
+            tls,
             shutdown_grace: config.shutdown_grace,
             upstream,
             demo,
@@ -91,6 +219,12 @@ impl Application {
     /// The bound address (the real port when the configured one was 0).
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// `https` when serving TLS, else `http`.
+    #[must_use]
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() { "https" } else { "http" }
     }
 
     /// Whether the gateway is serving the built-in demo upstream.
@@ -106,32 +240,19 @@ impl Application {
     }
 
     /// Serves until `shutdown` completes, then lets in-flight requests finish for at most
-    /// the grace period: a client holding a connection open cannot keep the process alive.
+    /// the grace period.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> io::Result<()> {
-        let (stop_tx, stop_rx) = watch::channel(false);
-        tokio::spawn(async move {
-            shutdown.await;
-            let _ = stop_tx.send(true);
-        });
-        let mut graceful_rx = stop_rx.clone();
-        let server = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {
-            let _ = graceful_rx.wait_for(|stop| *stop).await;
-        });
-        let mut deadline_rx = stop_rx;
-        let grace = self.shutdown_grace;
-        tokio::select! {
-            result = server => result,
-            () = async move {
-                let _ = deadline_rx.wait_for(|stop| *stop).await;
-                tokio::time::sleep(grace).await;
-            } => {
-                tracing::warn!(grace = %humantime::format_duration(grace), "shutdown grace period over; dropping open connections");
-                Ok(())
-            }
-        }
+        server::serve(
+            self.listener,
+            self.router,
+            self.tls,
+            shutdown,
+            self.shutdown_grace,
+        )
+        .await
     }
 }
 

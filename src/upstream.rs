@@ -9,19 +9,27 @@
 //!   `?coder_session_token=` can never override it upstream;
 //! - every text that leaves this module is run through [`SessionToken::redact`].
 
-use std::{error::Error as _, time::Duration};
+use std::{
+    error::Error as _,
+    time::{Duration, Instant},
+};
 
 use reqwest::{StatusCode, Url, header};
 use serde::Deserialize;
 
 use crate::{
     auth::{CODER_SESSION_TOKEN, SessionToken},
+    context::{CODER_REQUEST_ID, CallContext, REQUEST_ID, TRACEPARENT},
     error::{Error, UpstreamMessage, Validation},
     model::AuditPage,
 };
 
 /// Path of the audit endpoint below a deployment's base URL.
 const AUDIT_PATH: &str = "api/v2/audit";
+/// Coder's unauthenticated build information: the cheapest way to ask "are you there?".
+const BUILDINFO_PATH: &str = "api/v2/buildinfo";
+/// A readiness probe must answer quickly even when the audit timeout is long.
+const READINESS_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What to ask Coder for; `limit` is already the explicit page size to send.
 #[derive(Debug, Clone, Copy)]
@@ -31,12 +39,44 @@ pub struct PageRequest<'a> {
     pub offset: i32,
 }
 
+/// How the client talks to Coder.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// Bounds each attempt, body included.
+    pub timeout: Duration,
+    /// Further attempts after a connection error or a 502/503/504.
+    pub retries: u32,
+    /// Largest response body read; a larger one is refused without reading the rest.
+    pub max_body: usize,
+    /// Extra trusted CA certificates (PEM), for a Coder with a private CA.
+    pub ca_pem: Option<Vec<u8>>,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(30),
+            retries: 2,
+            max_body: 64 * 1024 * 1024,
+            ca_pem: None,
+        }
+    }
+}
+
+/// A page and the id Coder gave the request that fetched it.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    pub page: AuditPage,
+    pub coder_request_id: Option<String>,
+}
+
 /// A client for one Coder deployment.
 #[derive(Debug, Clone)]
 pub struct CoderClient {
     http: reqwest::Client,
     audit_url: Url,
-    timeout: Duration,
+    buildinfo_url: Url,
+    config: ClientConfig,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +85,8 @@ pub enum ClientBuildError {
     Scheme(String),
     #[error("the Coder URL cannot be a base for {AUDIT_PATH}: {0}")]
     Url(#[from] url::ParseError),
+    #[error("cannot use the CA certificate: {0}")]
+    CaCertificate(reqwest::Error),
     #[error("cannot build the HTTP client: {0}")]
     Http(#[from] reqwest::Error),
 }
@@ -65,10 +107,18 @@ struct ValidationBody {
     detail: String,
 }
 
+/// One attempt's outcome before classification.
+struct Answer {
+    status: StatusCode,
+    retry_after: Option<Duration>,
+    coder_request_id: Option<String>,
+    body: Vec<u8>,
+}
+
 impl CoderClient {
     /// `base_url` is the deployment's address, e.g. `https://coder.example.com` (a path prefix
-    /// is kept); `timeout` bounds each whole upstream call, body included.
-    pub fn new(base_url: &Url, timeout: Duration) -> Result<Self, ClientBuildError> {
+    /// is kept).
+    pub fn new(base_url: &Url, config: ClientConfig) -> Result<Self, ClientBuildError> {
         if !matches!(base_url.scheme(), "http" | "https") {
             return Err(ClientBuildError::Scheme(base_url.scheme().to_owned()));
         }
@@ -77,20 +127,26 @@ impl CoderClient {
             base.set_path(&format!("{}/", base.path()));
         }
         let audit_url = base.join(AUDIT_PATH)?;
+        let buildinfo_url = base.join(BUILDINFO_PATH)?;
 
         // reqwest is built without a bundled crypto provider so that ring (pure Rust and
         // assembly, quick to build) is used; installing it twice is harmless.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
-            .timeout(timeout)
+            .timeout(config.timeout)
             .tcp_nodelay(true)
-            .user_agent(concat!("coder-audit-gateway/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+            .user_agent(concat!("coder-audit-gateway/", env!("CARGO_PKG_VERSION")));
+        if let Some(pem) = &config.ca_pem {
+            let certs = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(ClientBuildError::CaCertificate)?;
+            builder = builder.tls_certs_merge(certs);
+        }
         Ok(Self {
-            http,
+            http: builder.build()?,
             audit_url,
-            timeout,
+            buildinfo_url,
+            config,
         })
     }
 
@@ -100,12 +156,15 @@ impl CoderClient {
         &self.audit_url
     }
 
-    /// Fetches one page with the caller's token.
+    /// Fetches one page with the caller's token, retrying where that is safe: this GET is
+    /// idempotent, so a connection error or a 502/503/504 is tried again with exponential
+    /// backoff and jitter, but never once the next attempt would start past the caller's
+    /// deadline. A 4xx or 500 is an answer, not an accident, and is never retried.
     pub async fn audit_page(
         &self,
-        token: &SessionToken,
+        call: &CallContext,
         request: PageRequest<'_>,
-    ) -> Result<AuditPage, Error> {
+    ) -> Result<Fetched, Error> {
         let mut url = self.audit_url.clone();
         // Form encoding sends `+` as `%2B`; a literal `+` would reach Coder as a space and
         // split an e-mail address into a bogus free-text term.
@@ -114,46 +173,149 @@ impl CoderClient {
             .append_pair("limit", &request.limit.to_string())
             .append_pair("offset", &request.offset.to_string());
 
-        let response = self
+        let mut attempt = 0;
+        loop {
+            let result = self.attempt(call, url.clone()).await.and_then(|answer| {
+                if answer.status == StatusCode::OK {
+                    let page =
+                        serde_json::from_slice(&answer.body).map_err(|e| Error::UpstreamBody {
+                            reason: call.token.redact(e.to_string()),
+                        })?;
+                    Ok(Fetched {
+                        page,
+                        coder_request_id: answer.coder_request_id,
+                    })
+                } else {
+                    Err(status_error(&answer, &call.token))
+                }
+            });
+            let Err(error) = &result else {
+                return result;
+            };
+            if attempt >= self.config.retries || !matches!(error, Error::Unavailable { .. }) {
+                return result;
+            }
+            let delay = backoff(attempt);
+            if call
+                .deadline
+                .is_some_and(|deadline| Instant::now() + delay >= deadline)
+            {
+                return result;
+            }
+            attempt += 1;
+            metrics::counter!("gateway_upstream_retries_total").increment(1);
+            tracing::info!(attempt, delay_ms = delay.as_millis(), %error, "retrying Coder");
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    /// One request to Coder, its body read up to the configured size.
+    async fn attempt(&self, call: &CallContext, url: Url) -> Result<Answer, Error> {
+        let mut request = self
             .http
             .get(url)
-            .header(CODER_SESSION_TOKEN, token.header_value().clone())
+            .header(CODER_SESSION_TOKEN, call.token.header_value().clone())
             .header(header::ACCEPT, "application/json")
+            .header(REQUEST_ID, call.info.request_id.clone());
+        if let Some(traceparent) = &call.info.traceparent {
+            request = request.header(TRACEPARENT, traceparent.clone());
+        }
+        let started = Instant::now();
+        let result = self.exchange(request, &call.token).await;
+        metrics::histogram!("gateway_upstream_request_duration_seconds")
+            .record(started.elapsed().as_secs_f64());
+        let status = match &result {
+            Ok(answer) => answer.status.as_str().to_owned(),
+            Err(Error::Timeout { .. }) => "timeout".to_owned(),
+            Err(_) => "error".to_owned(),
+        };
+        metrics::counter!("gateway_upstream_responses_total", "status" => status).increment(1);
+        result
+    }
+
+    async fn exchange(
+        &self,
+        request: reqwest::RequestBuilder,
+        token: &SessionToken,
+    ) -> Result<Answer, Error> {
+        let mut response = request
             .send()
             .await
             .map_err(|e| self.transport_error(&e, token))?;
-
         let status = response.status();
-        let retry_after = response
-            .headers()
+        let headers = response.headers();
+        let retry_after = headers
             .get(header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
-        let body = response.bytes().await.map_err(|e| {
+        let coder_request_id = headers
+            .get(CODER_REQUEST_ID)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+
+        let max = self.config.max_body;
+        let too_large = |size: String| Error::UpstreamBody {
+            reason: format!("the body is {size} bytes, more than --max-upstream-body ({max})"),
+        };
+        if let Some(length) = response.content_length()
+            && length > max as u64
+        {
+            return Err(too_large(length.to_string()));
+        }
+        let capacity = response
+            .content_length()
+            .map_or(0, |l| usize::try_from(l).unwrap_or(max));
+        let mut body = Vec::with_capacity(capacity);
+        while let Some(chunk) = response.chunk().await.map_err(|e| {
             if e.is_timeout() {
                 Error::Timeout {
-                    after: self.timeout,
+                    after: self.config.timeout,
                 }
             } else {
                 Error::UpstreamBody {
                     reason: token.redact(format!("the body could not be read: {}", chain(&e))),
                 }
             }
-        })?;
-
-        if status == StatusCode::OK {
-            return serde_json::from_slice(&body).map_err(|e| Error::UpstreamBody {
-                reason: token.redact(e.to_string()),
-            });
+        })? {
+            if body.len() + chunk.len() > max {
+                // Dropping the response closes the connection instead of reading on.
+                return Err(too_large(format!("more than {}", body.len())));
+            }
+            body.extend_from_slice(&chunk);
         }
-        Err(status_error(status, &body, retry_after, token))
+        Ok(Answer {
+            status,
+            retry_after,
+            coder_request_id,
+            body,
+        })
+    }
+
+    /// Whether Coder answers at all: its unauthenticated, cheap `GET /api/v2/buildinfo`.
+    pub async fn check_reachable(&self) -> Result<(), String> {
+        let response = self
+            .http
+            .get(self.buildinfo_url.clone())
+            .timeout(self.config.timeout.min(READINESS_TIMEOUT))
+            .send()
+            .await
+            .map_err(|e| format!("{} is unreachable: {}", self.buildinfo_url, chain(&e)))?;
+        if response.status().is_success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{} answered HTTP {}",
+                self.buildinfo_url,
+                response.status().as_u16()
+            ))
+        }
     }
 
     fn transport_error(&self, error: &reqwest::Error, token: &SessionToken) -> Error {
         if error.is_timeout() {
             return Error::Timeout {
-                after: self.timeout,
+                after: self.config.timeout,
             };
         }
         let origin = self.audit_url.origin().ascii_serialization();
@@ -163,13 +325,16 @@ impl CoderClient {
     }
 }
 
+/// 50 ms, 100 ms, 200 ms, ... capped at 2 s, with full jitter so that many gateways retrying
+/// the same failure do not arrive together.
+fn backoff(attempt: u32) -> Duration {
+    let ceiling = 50_u64.saturating_mul(1 << attempt.min(6)).min(2000);
+    Duration::from_millis(fastrand::u64(ceiling / 2..=ceiling))
+}
+
 /// Classifies a non-200 answer, keeping Coder's own words.
-fn status_error(
-    status: StatusCode,
-    body: &[u8],
-    retry_after: Option<Duration>,
-    token: &SessionToken,
-) -> Error {
+fn status_error(answer: &Answer, token: &SessionToken) -> Error {
+    let (status, body, retry_after) = (answer.status, answer.body.as_slice(), answer.retry_after);
     let envelope = serde_json::from_slice::<ErrorBody>(body).ok();
     let message = match &envelope {
         Some(body) => UpstreamMessage {
@@ -238,6 +403,15 @@ fn chain(error: &reqwest::Error) -> String {
 mod tests {
     use super::*;
 
+    fn answer(status: StatusCode, body: &[u8]) -> Answer {
+        Answer {
+            status,
+            retry_after: None,
+            coder_request_id: None,
+            body: body.to_vec(),
+        }
+    }
+
     fn token() -> SessionToken {
         SessionToken::from_credentials(Some(b"secretsecr-etsecretsecretsecretse"), None)
             .expect("token")
@@ -256,11 +430,11 @@ mod tests {
             ),
             ("http://h:3000/coder", "http://h:3000/coder/api/v2/audit"),
         ] {
-            let client = CoderClient::new(&base.parse().expect("url"), Duration::from_secs(1))
+            let client = CoderClient::new(&base.parse().expect("url"), ClientConfig::default())
                 .expect("client");
             assert_eq!(client.audit_url().as_str(), expected);
         }
-        let err = CoderClient::new(&"ftp://x".parse().expect("url"), Duration::from_secs(1))
+        let err = CoderClient::new(&"ftp://x".parse().expect("url"), ClientConfig::default())
             .expect_err("ftp");
         assert!(err.to_string().contains("ftp://"));
     }
@@ -268,7 +442,7 @@ mod tests {
     #[test]
     fn statuses_are_classified_with_coder_words() {
         let body = br#"{"message":"Invalid audit search query.","validations":[{"field":"action","detail":"bad"}]}"#;
-        match status_error(StatusCode::BAD_REQUEST, body, None, &token()) {
+        match status_error(&answer(StatusCode::BAD_REQUEST, body), &token()) {
             Error::InvalidArgument {
                 message,
                 validations,
@@ -279,9 +453,10 @@ mod tests {
             other => panic!("{other:?}"),
         }
         let err = status_error(
-            StatusCode::UNAUTHORIZED,
-            br#"{"message":"Signed out.","detail":"API key is invalid."}"#,
-            None,
+            &answer(
+                StatusCode::UNAUTHORIZED,
+                br#"{"message":"Signed out.","detail":"API key is invalid."}"#,
+            ),
             &token(),
         );
         assert_eq!(
@@ -289,9 +464,7 @@ mod tests {
             "Coder rejected the session token: Signed out. API key is invalid."
         );
         let err = status_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            b"<html>oops</html>",
-            None,
+            &answer(StatusCode::INTERNAL_SERVER_ERROR, b"<html>oops</html>"),
             &token(),
         );
         assert_eq!(
@@ -299,14 +472,12 @@ mod tests {
             "Coder answered HTTP 500: Internal Server Error"
         );
         assert!(matches!(
-            status_error(StatusCode::SERVICE_UNAVAILABLE, b"", None, &token()),
+            status_error(&answer(StatusCode::SERVICE_UNAVAILABLE, b""), &token()),
             Error::Unavailable { .. }
         ));
         assert!(matches!(
             status_error(
-                StatusCode::NOT_FOUND,
-                br#"{"message":"Route not found."}"#,
-                None,
+                &answer(StatusCode::NOT_FOUND, br#"{"message":"Route not found."}"#),
                 &token()
             ),
             Error::UpstreamStatus { status: 404, .. }
@@ -314,13 +485,21 @@ mod tests {
     }
 
     #[test]
+    fn backoff_grows_and_stays_bounded() {
+        for attempt in 0..20 {
+            let delay = backoff(attempt);
+            let ceiling =
+                Duration::from_millis(50 * (1 << attempt.min(6))).min(Duration::from_secs(2));
+            assert!(
+                delay <= ceiling && delay >= ceiling / 2,
+                "{attempt}: {delay:?}"
+            );
+        }
+    }
+
+    #[test]
     fn an_echoed_token_is_redacted_from_upstream_messages() {
-        let err = status_error(
-            StatusCode::UNAUTHORIZED,
-            br#"{"message":"bad key secretsecr-etsecretsecretsecretse","detail":"secretsecr-etsecretsecretsecretse"}"#,
-            None,
-            &token(),
-        );
+        let err = status_error(&answer(StatusCode::UNAUTHORIZED, br#"{"message":"bad key secretsecr-etsecretsecretsecretse","detail":"secretsecr-etsecretsecretsecretse"}"#), &token());
         assert!(!err.to_string().contains("secretsecr"), "{err}");
     }
 }

@@ -142,6 +142,7 @@ pub fn router(config: DemoConfig) -> Router {
     });
     Router::new()
         .route("/api/v2/audit", get(audit))
+        .route("/api/v2/buildinfo", get(buildinfo))
         .fallback(|| async {
             coder_error(
                 StatusCode::NOT_FOUND,
@@ -209,6 +210,23 @@ fn bad_request(message: &str, validations: &[Validation]) -> Response {
     coder_error(
         StatusCode::BAD_REQUEST,
         &json!({"message": message, "validations": validations}),
+    )
+}
+
+/// Coder's unauthenticated build information, which readiness checks use.
+async fn buildinfo() -> Response {
+    coder_json(
+        StatusCode::OK,
+        wire::to_vec(&json!({
+            "external_url": "https://github.com/coder/coder",
+            "version": "v2.29.0-demo",
+            "dashboard_url": "http://127.0.0.1/",
+            "workspace_proxy": false,
+            "agent_api_version": "2.0",
+            "provisioner_api_version": "1.0",
+            "upgrade_message": "",
+            "deployment_id": "00000000-0000-0000-0000-000000000000"
+        })),
     )
 }
 

@@ -11,14 +11,13 @@
 
 use async_graphql::Variables;
 use axum::{
-    body::Bytes,
+    body::Body,
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
 use serde_json::{Map, Value};
 
 use super::{Caller, GatewaySchema};
-use crate::auth::SessionToken;
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 const JSON: &str = "application/json";
@@ -67,9 +66,9 @@ impl MediaType {
     }
 }
 
-/// A request the HTTP layer refuses before GraphQL sees it.
-fn refuse(media: MediaType, status: StatusCode, message: &str) -> Response {
-    let body = serde_json::json!({"errors": [{"message": message}]});
+/// A request the HTTP layer refuses before GraphQL sees it, with a named code.
+fn refuse(media: MediaType, status: StatusCode, code: &str, message: &str) -> Response {
+    let body = serde_json::json!({"errors": [{"message": message, "extensions": {"code": code}}]});
     let mut response = (status, body.to_string()).into_response();
     response
         .headers_mut()
@@ -78,7 +77,13 @@ fn refuse(media: MediaType, status: StatusCode, message: &str) -> Response {
 }
 
 /// `POST /graphql` with a JSON body.
-pub(super) async fn post(schema: &GatewaySchema, headers: &HeaderMap, body: &Bytes) -> Response {
+pub(super) async fn post(
+    schema: &GatewaySchema,
+    headers: &HeaderMap,
+    body: Body,
+    max_body: usize,
+    caller: Caller,
+) -> Response {
     let media = MediaType::negotiate(headers);
     let content_type = headers
         .get(header::CONTENT_TYPE)
@@ -96,15 +101,25 @@ pub(super) async fn post(schema: &GatewaySchema, headers: &HeaderMap, body: &Byt
         return refuse(
             media,
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UNSUPPORTED_MEDIA_TYPE",
             "send the GraphQL request as `Content-Type: application/json` (UTF-8)",
         );
     }
-    let params = match serde_json::from_slice::<Value>(body) {
+    let Ok(body) = axum::body::to_bytes(body, max_body).await else {
+        return refuse(
+            media,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "REQUEST_TOO_LARGE",
+            &format!("the request body is larger than {max_body} bytes (--max-request-body)"),
+        );
+    };
+    let params = match serde_json::from_slice::<Value>(&body) {
         Ok(Value::Object(params)) => params,
         Ok(_) => {
             return refuse(
                 media,
                 StatusCode::BAD_REQUEST,
+                "BAD_REQUEST",
                 "the request body must be a JSON object",
             );
         }
@@ -112,6 +127,7 @@ pub(super) async fn post(schema: &GatewaySchema, headers: &HeaderMap, body: &Byt
             return refuse(
                 media,
                 StatusCode::BAD_REQUEST,
+                "BAD_REQUEST",
                 &format!("the request body is not valid JSON: {error}"),
             );
         }
@@ -122,13 +138,18 @@ pub(super) async fn post(schema: &GatewaySchema, headers: &HeaderMap, body: &Byt
         params.get("variables"),
         params.get("extensions"),
     ) {
-        Ok(request) => execute(schema, headers, request, media).await,
-        Err(message) => refuse(media, StatusCode::BAD_REQUEST, &message),
+        Ok(request) => execute(schema, request, media, caller).await,
+        Err(message) => refuse(media, StatusCode::BAD_REQUEST, "BAD_REQUEST", &message),
     }
 }
 
 /// `GET /graphql?query=…` (URL-encoded parameters; `variables` and `extensions` as JSON).
-pub(super) async fn get(schema: &GatewaySchema, headers: &HeaderMap, query: &str) -> Response {
+pub(super) async fn get(
+    schema: &GatewaySchema,
+    headers: &HeaderMap,
+    query: &str,
+    caller: Caller,
+) -> Response {
     let media = MediaType::negotiate(headers);
     let mut params = Map::new();
     for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
@@ -139,6 +160,7 @@ pub(super) async fn get(schema: &GatewaySchema, headers: &HeaderMap, query: &str
                     return refuse(
                         media,
                         StatusCode::BAD_REQUEST,
+                        "BAD_REQUEST",
                         &format!("`{key}` is not valid JSON: {error}"),
                     );
                 }
@@ -153,8 +175,8 @@ pub(super) async fn get(schema: &GatewaySchema, headers: &HeaderMap, query: &str
         params.get("variables"),
         params.get("extensions"),
     ) {
-        Ok(request) => execute(schema, headers, request, media).await,
-        Err(message) => refuse(media, StatusCode::BAD_REQUEST, &message),
+        Ok(request) => execute(schema, request, media, caller).await,
+        Err(message) => refuse(media, StatusCode::BAD_REQUEST, "BAD_REQUEST", &message),
     }
 }
 
@@ -191,17 +213,43 @@ fn request_from_params(
 
 async fn execute(
     schema: &GatewaySchema,
-    headers: &HeaderMap,
     request: async_graphql::Request,
     media: MediaType,
+    caller: Caller,
 ) -> Response {
-    let caller = Caller(SessionToken::from_headers(headers));
-    let response = schema.execute(request.data(caller)).await;
+    let coder_request_id = caller.coder_request_id.clone();
+    let query = request.query.clone();
+    let mut response = schema.execute(request.data(caller)).await;
+    if let Some(id) = coder_request_id
+        .lock()
+        .ok()
+        .and_then(|mut slot| slot.take())
+    {
+        response.extensions.insert(
+            "coderRequestId".to_owned(),
+            async_graphql::Value::String(id),
+        );
+    }
     // A request that failed before execution (parse, validation, variable coercion, limits)
     // has errors without a path; a resolver's error always has one.
     let request_error = response.data == async_graphql::Value::Null
         && !response.errors.is_empty()
         && response.errors.iter().all(|e| e.path.is_empty());
+    if request_error {
+        let parsed = async_graphql::parser::parse_query(&query).is_ok();
+        for error in &mut response.errors {
+            let code = match error.message.as_str() {
+                _ if !parsed => "GRAPHQL_PARSE_FAILED",
+                "Query is nested too deep." => "GRAPHQL_DEPTH_LIMIT",
+                "Query is too complex." => "GRAPHQL_COMPLEXITY_LIMIT",
+                _ => "GRAPHQL_VALIDATION_FAILED",
+            };
+            let extensions = error.extensions.get_or_insert_with(Default::default);
+            if extensions.get("code").is_none() {
+                extensions.set("code", code);
+            }
+        }
+    }
     let (status, body) = match serde_json::to_value(&response) {
         Ok(Value::Object(mut body)) if request_error && media == MediaType::GraphqlResponseJson => {
             body.remove("data");
@@ -212,6 +260,7 @@ async fn execute(
             return refuse(
                 media,
                 StatusCode::INTERNAL_SERVER_ERROR,
+                "INTERNAL_SERVER_ERROR",
                 &format!("cannot encode the response: {error}"),
             );
         }

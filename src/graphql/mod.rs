@@ -12,11 +12,13 @@ use async_graphql::{
     Context, EmptyMutation, EmptySubscription, ErrorExtensions, Object, Schema, SchemaBuilder,
     http::GraphiQLSource,
 };
+use std::sync::{Arc, Mutex};
+
 use axum::{
-    Router,
-    body::Bytes,
+    Extension, Router,
+    body::Body,
     extract::{RawQuery, State},
-    http::HeaderMap,
+    http::{HeaderMap, StatusCode},
     response::{Html, IntoResponse, Response},
     routing::get,
 };
@@ -24,14 +26,20 @@ use axum::{
 use crate::{
     audit::{AuditLogQuery, AuditLogs},
     auth::{SessionToken, TokenError},
+    context::{CallContext, Protocol, RequestInfo},
     error::Error,
 };
 pub use types::AuditLogPage;
 
 pub type GatewaySchema = Schema<Query, EmptyMutation, EmptySubscription>;
 
-/// The token (or why there is none) of the HTTP request being executed.
-struct Caller(Result<SessionToken, TokenError>);
+/// The HTTP request being executed: its token (or why there is none), its identity, and a
+/// slot for the id Coder gives the upstream request, returned in the response's extensions.
+struct Caller {
+    token: Result<SessionToken, TokenError>,
+    info: RequestInfo,
+    coder_request_id: Arc<Mutex<Option<String>>>,
+}
 
 pub struct Query;
 
@@ -61,22 +69,30 @@ impl Query {
         )]
         offset: Option<i32>,
     ) -> async_graphql::Result<AuditLogPage> {
-        let token = match ctx.data_opt::<Caller>() {
-            Some(Caller(token)) => token.clone(),
-            None => Err(TokenError::Missing),
-        }
-        .map_err(|e| Error::from(e).extend())?;
+        let caller = ctx
+            .data_opt::<Caller>()
+            .ok_or_else(|| Error::from(TokenError::Missing).extend())?;
+        let call = CallContext {
+            token: caller.token.clone().map_err(|e| Error::from(e).extend())?,
+            protocol: Protocol::Graphql,
+            info: caller.info.clone(),
+            deadline: None,
+        };
         let query = AuditLogQuery {
             q: q.unwrap_or_default(),
             filter: filter.map(Into::into).unwrap_or_default(),
             limit,
             offset: offset.unwrap_or_default(),
         };
-        ctx.data_unchecked::<AuditLogs>()
-            .list(&token, &query)
+        let fetched = ctx
+            .data_unchecked::<AuditLogs>()
+            .list(&call, &query)
             .await
-            .map(AuditLogPage)
-            .map_err(|e| e.extend())
+            .map_err(|e| e.extend())?;
+        if let Ok(mut slot) = caller.coder_request_id.lock() {
+            *slot = fetched.coder_request_id;
+        }
+        Ok(AuditLogPage(fetched.page))
     }
 }
 
@@ -86,24 +102,61 @@ pub fn schema_builder() -> SchemaBuilder<Query, EmptyMutation, EmptySubscription
     Schema::build(Query, EmptyMutation, EmptySubscription)
 }
 
+/// How the GraphQL surface is served.
+#[derive(Debug, Clone)]
+pub struct GraphqlOptions {
+    /// Pre-filled in `GraphiQL`'s headers so the demo works without typing a token; `None`
+    /// in front of a real Coder.
+    pub demo_token: Option<String>,
+    pub graphiql: bool,
+    pub introspection: bool,
+    pub max_depth: usize,
+    pub max_complexity: usize,
+    pub max_body: usize,
+}
+
+impl Default for GraphqlOptions {
+    fn default() -> Self {
+        Self {
+            demo_token: None,
+            graphiql: true,
+            introspection: true,
+            max_depth: 12,
+            max_complexity: 500,
+            max_body: 64 * 1024,
+        }
+    }
+}
+
 #[derive(Clone)]
 struct GraphqlState {
     schema: GatewaySchema,
-    graphiql: Html<String>,
+    graphiql: Option<Html<String>>,
+    max_body: usize,
 }
 
-/// Routes for `/graphql`. `demo_token` pre-fills `GraphiQL`'s headers so the demo works
-/// without typing a token; it is `None` in front of a real Coder.
-pub fn router(audit: AuditLogs, demo_token: Option<&str>) -> Router {
-    let mut graphiql = GraphiQLSource::build()
-        .endpoint("/graphql")
-        .title("Coder audit gateway");
-    if let Some(token) = demo_token {
-        graphiql = graphiql.header(crate::auth::CODER_SESSION_TOKEN, token);
+/// Routes for `/graphql`.
+pub fn router(audit: AuditLogs, options: &GraphqlOptions) -> Router {
+    let graphiql = options.graphiql.then(|| {
+        let mut source = GraphiQLSource::build()
+            .endpoint("/graphql")
+            .title("Coder audit gateway");
+        if let Some(token) = &options.demo_token {
+            source = source.header(crate::auth::CODER_SESSION_TOKEN, token);
+        }
+        Html(source.finish())
+    });
+    let mut schema = schema_builder()
+        .data(audit)
+        .limit_depth(options.max_depth)
+        .limit_complexity(options.max_complexity);
+    if !options.introspection {
+        schema = schema.disable_introspection();
     }
     let state = GraphqlState {
-        schema: schema_builder().data(audit).finish(),
-        graphiql: Html(graphiql.finish()),
+        schema: schema.finish(),
+        graphiql,
+        max_body: options.max_body,
     };
     Router::new()
         .route("/graphql", get(get_graphql).post(post_graphql))
@@ -112,20 +165,35 @@ pub fn router(audit: AuditLogs, demo_token: Option<&str>) -> Router {
 
 async fn post_graphql(
     State(state): State<GraphqlState>,
+    info: Option<Extension<RequestInfo>>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
-    http::post(&state.schema, &headers, &body).await
+    let caller = caller(&headers, info);
+    http::post(&state.schema, &headers, body, state.max_body, caller).await
 }
 
 /// `GraphiQL` for a browser; a query in the URL (GraphQL over HTTP's GET form) is executed.
 async fn get_graphql(
     State(state): State<GraphqlState>,
+    info: Option<Extension<RequestInfo>>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    match query.filter(|q| !q.is_empty()) {
-        Some(query) => http::get(&state.schema, &headers, &query).await,
-        None => state.graphiql.into_response(),
+    match (query.filter(|q| !q.is_empty()), state.graphiql) {
+        (Some(query), _) => {
+            let caller = caller(&headers, info);
+            http::get(&state.schema, &headers, &query, caller).await
+        }
+        (None, Some(graphiql)) => graphiql.into_response(),
+        (None, None) => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+fn caller(headers: &HeaderMap, info: Option<Extension<RequestInfo>>) -> Caller {
+    Caller {
+        token: SessionToken::from_headers(headers),
+        info: info.map_or_else(RequestInfo::generate, |Extension(info)| info),
+        coder_request_id: Arc::default(),
     }
 }

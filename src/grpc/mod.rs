@@ -19,11 +19,14 @@
 
 mod convert;
 
-use tonic::{Request, Response, Status};
+use std::time::Instant;
+
+use tonic::{Request, Response, Status, metadata::MetadataValue};
 
 use crate::{
     audit::{AuditLogQuery, AuditLogs},
     auth::{CODER_SESSION_TOKEN, SessionToken},
+    context::{CODER_REQUEST_ID, CallContext, Protocol, RequestInfo, grpc_timeout},
     error::Error,
 };
 
@@ -56,10 +59,12 @@ impl AuditGrpc {
         Self { audit }
     }
 
-    /// The service ready to mount on a router.
+    /// The service ready to mount on a router, with its message size limit both ways.
     #[must_use]
-    pub fn into_server(self) -> AuditServiceServer<Self> {
+    pub fn into_server(self, max_message: usize) -> AuditServiceServer<Self> {
         AuditServiceServer::new(self)
+            .max_decoding_message_size(max_message)
+            .max_encoding_message_size(max_message)
     }
 }
 
@@ -69,6 +74,7 @@ impl pb::audit_service_server::AuditService for AuditGrpc {
         &self,
         request: Request<pb::ListAuditLogsRequest>,
     ) -> Result<Response<pb::ListAuditLogsResponse>, Status> {
+        let received = Instant::now();
         let metadata = request.metadata();
         let token = SessionToken::from_credentials(
             metadata
@@ -79,6 +85,18 @@ impl pb::audit_service_server::AuditService for AuditGrpc {
                 .map(tonic::metadata::MetadataValue::as_bytes),
         )
         .map_err(Error::from)?;
+        // tonic's own server enforces `grpc-timeout`; this gateway is served by hyper
+        // directly, so the deadline is read here and enforced by the core.
+        let deadline = metadata
+            .get("grpc-timeout")
+            .and_then(|v| v.to_str().ok())
+            .and_then(grpc_timeout)
+            .map(|timeout| received + timeout);
+        let info = request
+            .extensions()
+            .get::<RequestInfo>()
+            .cloned()
+            .unwrap_or_else(RequestInfo::generate);
         let message = request.into_inner();
         let query = AuditLogQuery {
             q: message.q,
@@ -86,7 +104,20 @@ impl pb::audit_service_server::AuditService for AuditGrpc {
             limit: message.limit,
             offset: message.offset,
         };
-        let page = self.audit.list(&token, &query).await?;
-        Ok(Response::new(convert::page(page)))
+        let call = CallContext {
+            token,
+            protocol: Protocol::Grpc,
+            info,
+            deadline,
+        };
+        let fetched = self.audit.list(&call, &query).await?;
+        let mut response = Response::new(convert::page(fetched.page));
+        if let Some(id) = fetched
+            .coder_request_id
+            .and_then(|id| MetadataValue::try_from(id).ok())
+        {
+            response.metadata_mut().insert(CODER_REQUEST_ID, id);
+        }
+        Ok(response)
     }
 }

@@ -121,7 +121,7 @@ impl Gateway {
                 &[("coder-session-token", token)],
             )
             .await;
-        body
+        without_extensions(body)
     }
 
     /// A connected gRPC client.
@@ -231,17 +231,23 @@ where
 {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let recorder = seen.clone();
-    let app = Router::new().fallback(move |request: Request| {
-        let respond = respond.clone();
-        let recorder = recorder.clone();
-        async move {
-            recorder.lock().expect("lock").push(Seen {
-                headers: request.headers().clone(),
-                query: request.uri().query().unwrap_or_default().to_owned(),
-            });
-            respond().await
-        }
-    });
+    // Readiness and health checks ask for build information; only audit calls are scripted.
+    let app = Router::new()
+        .route(
+            "/api/v2/buildinfo",
+            axum::routing::get(|| async { r#"{"version":"v2.0.0-fake"}"# }),
+        )
+        .fallback(move |request: Request| {
+            let respond = respond.clone();
+            let recorder = recorder.clone();
+            async move {
+                recorder.lock().expect("lock").push(Seen {
+                    headers: request.headers().clone(),
+                    query: request.uri().query().unwrap_or_default().to_owned(),
+                });
+                respond().await
+            }
+        });
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move { axum::serve(listener, app).await });
@@ -266,6 +272,15 @@ pub(crate) async fn dead_upstream() -> String {
     let addr = listener.local_addr().expect("addr");
     drop(listener);
     format!("http://{addr}")
+}
+
+/// A GraphQL response without its response-level `extensions` (the upstream's request id,
+/// which differs on every call), for comparing pages.
+pub(crate) fn without_extensions(mut body: Value) -> Value {
+    if let Some(body) = body.as_object_mut() {
+        body.remove("extensions");
+    }
+    body
 }
 
 /// The GraphQL error's `extensions.code`.
