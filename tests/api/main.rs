@@ -14,4 +14,5 @@ mod fidelity;
 mod filters;
 mod forwarding;
 mod helpers;
+mod operations;
 mod surface;
