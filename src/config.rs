@@ -98,9 +98,18 @@ pub struct Config {
     #[arg(long, env = "GATEWAY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 
+    /// OTLP/gRPC collector to export request spans to, e.g. `http://otel-collector:4317`.
+    #[cfg(feature = "otel")]
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
+
     /// Demo only: count exactly and send no `count_cap`, like Coder servers before the count cap.
     #[arg(long, env = "GATEWAY_DEMO_LEGACY_COUNT")]
     pub demo_legacy_count: bool,
+
+    /// Demo only: time the demo takes to answer each audit request, like a real Coder querying its database (e.g. 5ms).
+    #[arg(long, env = "GATEWAY_DEMO_SERVICE_TIME", default_value = "0s", value_parser = humantime::parse_duration)]
+    pub demo_service_time: Duration,
 }
 
 /// How log lines are written.

@@ -13,10 +13,15 @@ use coder_audit_gateway::{
 #[tokio::main]
 async fn main() -> ExitCode {
     let config = Config::parse();
-    if let Err(error) = telemetry::init(&config.log, config.log_format) {
-        eprintln!("error: invalid --log filter: {error}");
-        return ExitCode::FAILURE;
-    }
+    let _telemetry = match telemetry::init(&config) {
+        Ok(telemetry) => telemetry,
+        Err(error) => {
+            eprintln!("error: cannot start logging (check --log): {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // Listen for signals before anything else, so an early SIGTERM still drains cleanly.
+    let shutdown = shutdown_signal();
     let app = match Application::build(&config).await {
         Ok(app) => app,
         Err(error) => {
@@ -39,7 +44,7 @@ async fn main() -> ExitCode {
             demo::DEMO_TOKEN
         );
     }
-    match app.run_until(shutdown_signal()).await {
+    match app.run_until(shutdown).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(%error, "server failed");

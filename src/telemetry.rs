@@ -12,28 +12,102 @@ use std::{io::IsTerminal, sync::OnceLock};
 
 use axum::{Router, routing::get};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use tracing_subscriber::{EnvFilter, fmt};
+use tracing_subscriber::{
+    EnvFilter, Layer, Registry, fmt, layer::SubscriberExt, util::SubscriberInitExt,
+};
 
-use crate::config::LogFormat;
+use crate::config::{Config, LogFormat};
 
-/// Installs the global subscriber. `filter` uses `EnvFilter` syntax.
-pub fn init(
-    filter: &str,
-    format: LogFormat,
-) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let filter = EnvFilter::try_new(filter)?;
-    let builder = fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    match format {
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Keeps telemetry running; dropping it flushes spans not yet exported.
+#[must_use = "dropping the guard stops span export"]
+pub struct Telemetry {
+    #[cfg(feature = "otel")]
+    tracer_provider: Option<opentelemetry_sdk::trace::SdkTracerProvider>,
+}
+
+impl Drop for Telemetry {
+    fn drop(&mut self) {
+        #[cfg(feature = "otel")]
+        if let Some(provider) = self.tracer_provider.take()
+            && let Err(error) = provider.shutdown()
+        {
+            eprintln!("error: flushing spans: {error}");
+        }
+    }
+}
+
+/// Installs the global subscriber: the `--log` filter, `--log-format` lines on stderr, and
+/// with the `otel` feature an OTLP span exporter when `--otlp-endpoint` is set.
+pub fn init(config: &Config) -> Result<Telemetry, BoxError> {
+    let filter = EnvFilter::try_new(&config.log)?;
+    let lines: Box<dyn Layer<Registry> + Send + Sync> = match config.log_format {
         // Colour codes only help a person at a terminal; in files and collectors they are noise.
-        LogFormat::Text => builder
+        LogFormat::Text => fmt::layer()
+            .with_writer(std::io::stderr)
             .with_ansi(std::io::stderr().is_terminal())
-            .try_init(),
-        LogFormat::Json => builder
+            .boxed(),
+        LogFormat::Json => fmt::layer()
             .json()
             .with_current_span(true)
             .with_span_list(false)
-            .try_init(),
+            .with_writer(std::io::stderr)
+            .boxed(),
+    };
+    #[cfg(feature = "otel")]
+    {
+        let (spans, tracer_provider) = match &config.otlp_endpoint {
+            Some(endpoint) => {
+                let (layer, provider) = otlp(endpoint)?;
+                (Some(layer), Some(provider))
+            }
+            None => (None, None),
+        };
+        tracing_subscriber::registry()
+            .with(lines.and_then(spans).with_filter(filter))
+            .try_init()?;
+        Ok(Telemetry { tracer_provider })
     }
+    #[cfg(not(feature = "otel"))]
+    {
+        tracing_subscriber::registry()
+            .with(lines.with_filter(filter))
+            .try_init()?;
+        Ok(Telemetry {})
+    }
+}
+
+/// A tracing layer exporting spans to an OTLP/gRPC collector in batches.
+#[cfg(feature = "otel")]
+fn otlp(
+    endpoint: &str,
+) -> Result<
+    (
+        Box<dyn Layer<Registry> + Send + Sync>,
+        opentelemetry_sdk::trace::SdkTracerProvider,
+    ),
+    BoxError,
+> {
+    use opentelemetry::trace::TracerProvider as _;
+    use opentelemetry_otlp::WithExportConfig as _;
+
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_tonic()
+        .with_endpoint(endpoint)
+        .build()?;
+    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .with_resource(
+            opentelemetry_sdk::Resource::builder()
+                .with_service_name(env!("CARGO_PKG_NAME"))
+                .build(),
+        )
+        .build();
+    let layer = tracing_opentelemetry::layer()
+        .with_tracer(provider.tracer(env!("CARGO_PKG_NAME")))
+        .boxed();
+    Ok((layer, provider))
 }
 
 /// Latency buckets, in seconds: a gateway's overhead is sub-millisecond, Coder's answer takes

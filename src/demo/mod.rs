@@ -12,7 +12,7 @@ mod data;
 pub mod search;
 mod wire;
 
-use std::{io, net::SocketAddr, sync::Arc};
+use std::{io, net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::{
     Router,
@@ -40,18 +40,23 @@ pub const DEMO_EXPIRED_TOKEN: &str = "demoexpire-DemoExpiredSecret00005";
 /// A key of a suspended user (401).
 pub const DEMO_SUSPENDED_TOKEN: &str = "demosuspnd-DemoSuspendedSecret006";
 
-/// How the demo counts.
+/// How the demo behaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DemoConfig {
     /// `Some(cap)`: current servers, `count` stops at `cap + 1` and `count_cap` is sent.
     /// `None`: older servers, an exact `count` and no `count_cap`.
     pub count_cap: Option<i64>,
+    /// Added to every audit answer. The demo answers from memory, far faster than a real
+    /// Coder querying its database; benchmarks set this to see the gateway against a
+    /// realistic upstream.
+    pub service_time: Duration,
 }
 
 impl Default for DemoConfig {
     fn default() -> Self {
         Self {
             count_cap: Some(2000),
+            service_time: Duration::ZERO,
         }
     }
 }
@@ -383,6 +388,9 @@ async fn audit(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Response {
+    if !demo.config.service_time.is_zero() {
+        tokio::time::sleep(demo.config.service_time).await;
+    }
     let params: Vec<(String, String)> =
         url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
             .into_owned()

@@ -92,7 +92,7 @@ impl Query {
         if let Ok(mut slot) = caller.coder_request_id.lock() {
             *slot = fetched.coder_request_id;
         }
-        Ok(AuditLogPage(fetched.page))
+        Ok(AuditLogPage::from(fetched.page))
     }
 }
 

@@ -29,7 +29,13 @@ impl ScalarType for model::Timestamp {
 }
 
 /// Owns the parsed page; every other type here borrows from it.
-pub struct AuditLogPage(pub(crate) model::AuditPage);
+pub struct AuditLogPage(model::AuditPage);
+
+impl From<model::AuditPage> for AuditLogPage {
+    fn from(page: model::AuditPage) -> Self {
+        Self(page)
+    }
+}
 
 /// One page of the audit trail, newest first.
 #[Object]

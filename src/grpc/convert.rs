@@ -79,11 +79,13 @@ pub(super) fn filter(filter: Option<pb::AuditLogFilter>) -> Result<AuditLogFilte
     })
 }
 
-pub(super) fn page(page: model::AuditPage) -> pb::ListAuditLogsResponse {
-    pb::ListAuditLogsResponse {
-        audit_logs: page.audit_logs.into_iter().map(audit_log).collect(),
-        count: page.count,
-        count_cap: page.count_cap,
+impl From<model::AuditPage> for pb::ListAuditLogsResponse {
+    fn from(page: model::AuditPage) -> Self {
+        Self {
+            audit_logs: page.audit_logs.into_iter().map(audit_log).collect(),
+            count: page.count,
+            count_cap: page.count_cap,
+        }
     }
 }
 

@@ -111,7 +111,7 @@ impl pb::audit_service_server::AuditService for AuditGrpc {
             deadline,
         };
         let fetched = self.audit.list(&call, &query).await?;
-        let mut response = Response::new(convert::page(fetched.page));
+        let mut response = Response::new(pb::ListAuditLogsResponse::from(fetched.page));
         if let Some(id) = fetched
             .coder_request_id
             .and_then(|id| MetadataValue::try_from(id).ok())

@@ -303,6 +303,7 @@ async fn two_callers_with_different_tokens_each_get_their_own_answer() {
 async fn capped_and_exact_counts_pass_through() {
     let capped = demo_upstream(DemoConfig {
         count_cap: Some(50),
+        ..DemoConfig::default()
     })
     .await;
     let gateway_capped = crate::helpers::gateway(&capped, &[]).await;
@@ -315,7 +316,11 @@ async fn capped_and_exact_counts_pass_through() {
         .expect("page");
     assert_eq!((page.count, page.count_cap), (51, Some(50)));
 
-    let legacy = demo_upstream(DemoConfig { count_cap: None }).await;
+    let legacy = demo_upstream(DemoConfig {
+        count_cap: None,
+        ..DemoConfig::default()
+    })
+    .await;
     let gateway_legacy = crate::helpers::gateway(&legacy, &[]).await;
     let body = gateway_legacy.graphql_page(DEMO_TOKEN, "", 5, 0).await;
     assert_eq!(body["data"]["auditLogs"]["count"], 320);

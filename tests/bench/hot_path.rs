@@ -1,0 +1,118 @@
+//! The gateway's hot path in isolation: parsing an upstream page, then answering it as
+//! GraphQL (execution of the full selection plus JSON encoding) or as protobuf, for pages of
+//! 1, 25, 100 and 1000 realistic rows (the demo's trail, with its large diffs and
+//! `additional_fields`, repeated as needed). Divan reports time and allocations per page;
+//! its items counter gives the per-row rate.
+//!
+//! Run: `cargo bench --bench hot_path`
+
+#![allow(
+    clippy::expect_used,
+    reason = "a benchmark: a failed expectation aborts the run"
+)]
+
+use std::sync::{LazyLock, Mutex};
+
+use async_graphql::{Context, EmptyMutation, EmptySubscription, Object, Schema};
+use axum::{body::Body, http::Request};
+use coder_audit_gateway::{
+    demo::{self, DEMO_TOKEN, DemoConfig},
+    graphql::AuditLogPage,
+    grpc::pb,
+    model::AuditPage,
+};
+use divan::{AllocProfiler, Bencher, black_box, counter::ItemsCount};
+use prost::Message as _;
+use serde_json::Value;
+use tower::ServiceExt as _;
+
+#[global_allocator]
+static ALLOC: AllocProfiler = AllocProfiler::system();
+
+fn main() {
+    divan::main();
+}
+
+const SIZES: [usize; 4] = [1, 25, 100, 1000];
+
+/// Every field of the GraphQL contract, as the integration tests select it.
+const ALL_FIELDS: &str = "{ auditLogs { count countCap auditLogs { id requestId time ip userAgent resourceType resourceId resourceTarget resourceIcon action diff { field old new secret } statusCode additionalFields description resourceLink isDeleted organizationId organization { id name displayName icon } user { id username name email avatarUrl createdAt updatedAt lastSeenAt status loginType themePreference organizationIds roles { name displayName organizationId } } } } }";
+
+/// The demo's whole trail as Coder's wire JSON, fetched once through its router.
+static TRAIL: LazyLock<Vec<Value>> = LazyLock::new(|| {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let request = Request::get("/api/v2/audit?limit=1000")
+            .header("coder-session-token", DEMO_TOKEN)
+            .body(Body::empty())
+            .expect("request");
+        let response = demo::router(DemoConfig::default())
+            .oneshot(request)
+            .await
+            .expect("demo answers");
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("body");
+        let page: Value = serde_json::from_slice(&bytes).expect("JSON");
+        page["audit_logs"].as_array().expect("rows").clone()
+    })
+});
+
+/// A wire page of `rows` rows, cycling through the demo trail.
+fn wire_page(rows: usize) -> Vec<u8> {
+    let rows: Vec<Value> = TRAIL.iter().cycle().take(rows).cloned().collect();
+    serde_json::to_vec(&serde_json::json!({"audit_logs": rows, "count": 2001, "count_cap": 2000}))
+        .expect("encode")
+}
+
+#[divan::bench(args = SIZES)]
+fn parse_upstream_page(bencher: Bencher, rows: usize) {
+    let bytes = wire_page(rows);
+    bencher
+        .counter(ItemsCount::new(rows))
+        .bench(|| serde_json::from_slice::<AuditPage>(black_box(&bytes)).expect("page"));
+}
+
+#[divan::bench(args = SIZES)]
+fn grpc_response(bencher: Bencher, rows: usize) {
+    let bytes = wire_page(rows);
+    bencher.counter(ItemsCount::new(rows)).bench(|| {
+        let page: AuditPage = serde_json::from_slice(black_box(&bytes)).expect("page");
+        pb::ListAuditLogsResponse::from(page).encode_to_vec()
+    });
+}
+
+/// A root that hands out the page under test, as the gateway's resolver hands out the page
+/// it fetched.
+struct BenchQuery;
+
+#[Object]
+impl BenchQuery {
+    async fn audit_logs(&self, ctx: &Context<'_>) -> AuditLogPage {
+        let page = ctx
+            .data_unchecked::<Mutex<Option<AuditPage>>>()
+            .lock()
+            .expect("lock")
+            .take()
+            .expect("one page per execution");
+        AuditLogPage::from(page)
+    }
+}
+
+#[divan::bench(args = SIZES)]
+fn graphql_response(bencher: Bencher, rows: usize) {
+    let bytes = wire_page(rows);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    let schema = Schema::build(BenchQuery, EmptyMutation, EmptySubscription).finish();
+    bencher.counter(ItemsCount::new(rows)).bench(|| {
+        let page: AuditPage = serde_json::from_slice(black_box(&bytes)).expect("page");
+        let request = async_graphql::Request::new(ALL_FIELDS).data(Mutex::new(Some(page)));
+        let response = runtime.block_on(schema.execute(request));
+        serde_json::to_vec(&response).expect("encode")
+    });
+}

@@ -1,0 +1,378 @@
+//! Load benchmark: what the gateway adds over calling Coder directly, on this machine, in
+//! one run.
+//!
+//! The demo upstream runs in this process (answering from memory, or after `service_time`
+//! like a real Coder querying its database); the gateway is the release binary in its own
+//! process, so its CPU time and peak RSS are its own. For each upstream speed, page size
+//! (25, 100) and concurrency (1, 32) the harness measures the upstream directly over HTTP,
+//! then the gateway over GraphQL and over gRPC, each for a fixed time after a warm-up, with
+//! connections reused as real clients do (HTTP keep-alive, one gRPC channel).
+//!
+//! Run: `cargo bench --bench load` (`BENCH_SECONDS` sets the measured seconds per scenario,
+//! default 4). The table goes to stdout and to `target/load-report.md`.
+
+#![allow(
+    clippy::expect_used,
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    reason = "a benchmark harness: a failed expectation aborts the run, and the float conversions are for reporting"
+)]
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use coder_audit_gateway::{
+    demo::{self, DEMO_TOKEN, DemoConfig},
+    grpc::pb::{self, audit_service_client::AuditServiceClient},
+};
+
+const FIELDS: &str = "count countCap auditLogs { id requestId time ip userAgent resourceType resourceId resourceTarget resourceIcon action diff { field old new secret } statusCode additionalFields description resourceLink isDeleted organizationId organization { id name displayName icon } user { id username name email avatarUrl createdAt updatedAt lastSeenAt status loginType themePreference organizationIds roles { name displayName organizationId } } }";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    Direct,
+    Graphql,
+    Grpc,
+}
+
+impl Target {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Direct => "direct",
+            Self::Graphql => "GraphQL",
+            Self::Grpc => "gRPC",
+        }
+    }
+}
+
+/// One scenario's measurements.
+struct Sample {
+    requests: usize,
+    errors: usize,
+    elapsed: Duration,
+    latencies: Vec<Duration>,
+    /// Gateway CPU seconds spent during the measured window.
+    cpu: f64,
+    peak_rss_kib: u64,
+}
+
+impl Sample {
+    fn throughput(&self) -> f64 {
+        self.requests as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn percentile(&self, p: f64) -> Duration {
+        if self.latencies.is_empty() {
+            return Duration::ZERO;
+        }
+        let index = ((self.latencies.len() as f64 - 1.0) * p).round() as usize;
+        self.latencies[index]
+    }
+}
+
+/// The gateway process under test.
+struct Gateway {
+    child: Child,
+    addr: String,
+}
+
+impl Gateway {
+    fn start(upstream: &str) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_coder-audit-gateway"))
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--coder-url",
+                upstream,
+                "--log",
+                "warn,coder_audit_gateway=info",
+            ])
+            .args([
+                "--max-concurrent-requests",
+                "4096",
+                "--health-interval",
+                "1h",
+            ])
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the gateway binary starts");
+        let stderr = child.stderr.take().expect("stderr");
+        let mut lines = BufReader::new(stderr).lines();
+        let line = lines
+            .by_ref()
+            .map_while(Result::ok)
+            .find(|l| l.contains("serving GraphQL on http://"))
+            .expect("the gateway reports its address");
+        let addr = line
+            .split("serving GraphQL on http://")
+            .nth(1)
+            .and_then(|rest| rest.split('/').next())
+            .expect("an address")
+            .to_owned();
+        // Keep draining stderr so the gateway never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
+        Self { child, addr }
+    }
+
+    /// User plus system CPU seconds so far.
+    fn cpu_seconds(&self, ticks_per_second: f64) -> f64 {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+        let fields: Vec<&str> = stat
+            .rsplit(')')
+            .next()
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect();
+        let ticks = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|f| f.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        (ticks(11) + ticks(12)) / ticks_per_second
+    }
+
+    /// The process's peak resident set size so far.
+    fn peak_rss_kib(&self) -> u64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn clock_ticks_per_second() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+/// Clients that reuse their connections.
+#[derive(Clone)]
+struct Clients {
+    http: reqwest::Client,
+    grpc: AuditServiceClient<tonic::transport::Channel>,
+    upstream: String,
+    gateway: String,
+}
+
+impl Clients {
+    async fn call(&self, target: Target, rows: i32) -> bool {
+        match target {
+            Target::Direct => {
+                let url = format!("{}/api/v2/audit?q=&limit={rows}&offset=0", self.upstream);
+                match self
+                    .http
+                    .get(url)
+                    .header("coder-session-token", DEMO_TOKEN)
+                    .send()
+                    .await
+                {
+                    Ok(r) if r.status().is_success() => r.bytes().await.is_ok(),
+                    _ => false,
+                }
+            }
+            Target::Graphql => {
+                let body = serde_json::json!({"query": format!("{{ auditLogs(limit: {rows}) {{ {FIELDS} }} }}")}).to_string();
+                match self
+                    .http
+                    .post(format!("http://{}/graphql", self.gateway))
+                    .header("content-type", "application/json")
+                    .header("coder-session-token", DEMO_TOKEN)
+                    .body(body)
+                    .send()
+                    .await
+                {
+                    Ok(r) if r.status().is_success() => r
+                        .bytes()
+                        .await
+                        .is_ok_and(|b| !b.windows(9).any(|w| w == b"\"errors\":")),
+                    _ => false,
+                }
+            }
+            Target::Grpc => {
+                let mut request = tonic::Request::new(pb::ListAuditLogsRequest {
+                    limit: rows,
+                    ..Default::default()
+                });
+                request.metadata_mut().insert(
+                    "coder-session-token",
+                    tonic::metadata::MetadataValue::from_static(DEMO_TOKEN),
+                );
+                self.grpc.clone().list_audit_logs(request).await.is_ok()
+            }
+        }
+    }
+}
+
+/// Runs `concurrency` callers for `warmup`, then measures for `measure`.
+async fn measure(
+    clients: &Clients,
+    gateway: &Gateway,
+    target: Target,
+    rows: i32,
+    concurrency: usize,
+    measure: Duration,
+    ticks: f64,
+) -> Sample {
+    let run = async |window: Duration| {
+        let deadline = Instant::now() + window;
+        let tasks: Vec<_> = (0..concurrency)
+            .map(|_| {
+                let clients = clients.clone();
+                tokio::spawn(async move {
+                    let mut latencies = Vec::new();
+                    let mut errors = 0;
+                    while Instant::now() < deadline {
+                        let started = Instant::now();
+                        if clients.call(target, rows).await {
+                            latencies.push(started.elapsed());
+                        } else {
+                            errors += 1;
+                        }
+                    }
+                    (latencies, errors)
+                })
+            })
+            .collect();
+        let mut latencies = Vec::new();
+        let mut errors = 0;
+        for task in tasks {
+            let (l, e) = task.await.expect("caller task");
+            latencies.extend(l);
+            errors += e;
+        }
+        (latencies, errors)
+    };
+    run(Duration::from_secs(1)).await;
+    let cpu_before = gateway.cpu_seconds(ticks);
+    let started = Instant::now();
+    let (mut latencies, errors) = run(measure).await;
+    let elapsed = started.elapsed();
+    let cpu = gateway.cpu_seconds(ticks) - cpu_before;
+    latencies.sort_unstable();
+    Sample {
+        requests: latencies.len(),
+        errors,
+        elapsed,
+        latencies,
+        cpu,
+        peak_rss_kib: gateway.peak_rss_kib(),
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn main() {
+    // The harness's own runtime: the load generator and the in-process demo upstream.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let seconds: u64 = std::env::var("BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(4);
+    let report = runtime.block_on(run(Duration::from_secs(seconds)));
+    println!("{report}");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/target/load-report.md");
+    match std::fs::write(path, &report) {
+        Ok(()) => println!("written to {path}"),
+        Err(error) => eprintln!("cannot write {path}: {error}"),
+    }
+}
+
+async fn run(window: Duration) -> String {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let ticks = clock_ticks_per_second();
+    let mut report = format!(
+        "# Gateway overhead, {} s per scenario after 1 s warm-up ({} cores)\n\n\
+         | upstream | page | conc. | target | req/s | p50 ms | p90 ms | p99 ms | errors | gateway CPU ms/req | gateway peak RSS MiB | throughput vs direct | added p50 ms |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+        window.as_secs(),
+        std::thread::available_parallelism().map_or(0, std::num::NonZero::get),
+    );
+    for service_time in [Duration::ZERO, Duration::from_millis(5)] {
+        let addr = demo::spawn(DemoConfig {
+            service_time,
+            ..DemoConfig::default()
+        })
+        .await
+        .expect("demo starts");
+        let upstream = format!("http://{addr}");
+        let gateway = Gateway::start(&upstream);
+        let channel = tonic::transport::Channel::from_shared(format!("http://{}", gateway.addr))
+            .expect("uri")
+            .connect()
+            .await
+            .expect("gRPC connects");
+        let clients = Clients {
+            http: reqwest::Client::builder()
+                .pool_max_idle_per_host(256)
+                .build()
+                .expect("client"),
+            grpc: AuditServiceClient::new(channel),
+            upstream: upstream.clone(),
+            gateway: gateway.addr.clone(),
+        };
+        for rows in [25, 100] {
+            for concurrency in [1, 32] {
+                let mut direct: Option<Sample> = None;
+                for target in [Target::Direct, Target::Graphql, Target::Grpc] {
+                    let sample =
+                        measure(&clients, &gateway, target, rows, concurrency, window, ticks).await;
+                    let (ratio, added) = match (&direct, target) {
+                        (Some(d), Target::Graphql | Target::Grpc) => (
+                            format!("{:.0}%", 100.0 * sample.throughput() / d.throughput()),
+                            format!("{:+.3}", ms(sample.percentile(0.5)) - ms(d.percentile(0.5))),
+                        ),
+                        _ => (String::new(), String::new()),
+                    };
+                    let cpu = if target == Target::Direct || sample.requests == 0 {
+                        String::new()
+                    } else {
+                        format!("{:.3}", 1e3 * sample.cpu / sample.requests as f64)
+                    };
+                    let line = format!(
+                        "| {} ms | {rows} | {concurrency} | {} | {:.0} | {:.3} | {:.3} | {:.3} | {} | {cpu} | {:.1} | {ratio} | {added} |\n",
+                        service_time.as_millis(),
+                        target.name(),
+                        sample.throughput(),
+                        ms(sample.percentile(0.5)),
+                        ms(sample.percentile(0.9)),
+                        ms(sample.percentile(0.99)),
+                        sample.errors,
+                        sample.peak_rss_kib as f64 / 1024.0,
+                    );
+                    eprint!("{line}");
+                    report.push_str(&line);
+                    if target == Target::Direct {
+                        direct = Some(sample);
+                    }
+                }
+            }
+        }
+    }
+    report
+}
