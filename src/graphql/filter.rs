@@ -123,47 +123,46 @@ impl<E: KnownEnum> InputType for EnumValue<E> {
     }
 }
 
-/// A UUID, e.g. `5a6f0e2c-9d1b-4c6e-8f3a-7b2d1e0c9a88`. A malformed one is reported by the
-/// gateway as `BAD_USER_INPUT` naming the field.
-pub(crate) struct Uuid(String);
+/// Declares a string scalar the core validates: the GraphQL layer only insists on a string,
+/// so that a malformed value is reported like every other bad argument, as `BAD_USER_INPUT`
+/// naming the field, in both protocols alike.
+macro_rules! checked_string_scalar {
+    ($(#[$doc:meta])* $type:ident, $name:literal, $spec:literal) => {
+        $(#[$doc])*
+        pub(crate) struct $type(String);
 
-#[Scalar(
-    name = "UUID",
-    specified_by_url = "https://datatracker.ietf.org/doc/html/rfc9562"
-)]
-impl ScalarType for Uuid {
-    fn parse(value: Value) -> InputValueResult<Self> {
-        match value {
-            Value::String(text) => Ok(Self(text)),
-            other => Err(InputValueError::expected_type(other)),
+        $(#[$doc])*
+        #[Scalar(name = $name, specified_by_url = $spec)]
+        impl ScalarType for $type {
+            fn parse(value: Value) -> InputValueResult<Self> {
+                match value {
+                    Value::String(text) => Ok(Self(text)),
+                    other => Err(InputValueError::expected_type(other)),
+                }
+            }
+
+            fn to_value(&self) -> Value {
+                Value::String(self.0.clone())
+            }
         }
-    }
-
-    fn to_value(&self) -> Value {
-        Value::String(self.0.clone())
-    }
+    };
 }
 
-/// A calendar date as `YYYY-MM-DD`, the only date form Coder's search accepts. A malformed
-/// one is reported by the gateway as `BAD_USER_INPUT` naming the field.
-pub(crate) struct Date(String);
+checked_string_scalar!(
+    /// A UUID, e.g. `5a6f0e2c-9d1b-4c6e-8f3a-7b2d1e0c9a88`. A malformed one is reported by
+    /// the gateway as `BAD_USER_INPUT` naming the field.
+    Uuid,
+    "UUID",
+    "https://datatracker.ietf.org/doc/html/rfc9562"
+);
 
-#[Scalar(
-    name = "Date",
-    specified_by_url = "https://datatracker.ietf.org/doc/html/rfc3339#section-5.6"
-)]
-impl ScalarType for Date {
-    fn parse(value: Value) -> InputValueResult<Self> {
-        match value {
-            Value::String(text) => Ok(Self(text)),
-            other => Err(InputValueError::expected_type(other)),
-        }
-    }
-
-    fn to_value(&self) -> Value {
-        Value::String(self.0.clone())
-    }
-}
+checked_string_scalar!(
+    /// A calendar date as `YYYY-MM-DD`, the only date form Coder's search accepts. A
+    /// malformed one is reported by the gateway as `BAD_USER_INPUT` naming the field.
+    Date,
+    "Date",
+    "https://datatracker.ietf.org/doc/html/rfc3339#section-5.6"
+);
 
 /// Typed constraints on the audit log, combined with AND (and with `q`, which must not set
 /// the same keys). Coder lowercases the whole query before matching, so `resourceTarget`

@@ -132,12 +132,7 @@ pub(super) async fn post(
             );
         }
     };
-    match request_from_params(
-        params.get("query"),
-        params.get("operationName"),
-        params.get("variables"),
-        params.get("extensions"),
-    ) {
+    match request_from_params(&params) {
         Ok(request) => execute(schema, request, media, caller).await,
         Err(message) => refuse(media, StatusCode::BAD_REQUEST, "BAD_REQUEST", &message),
     }
@@ -169,42 +164,31 @@ pub(super) async fn get(
         };
         params.insert(key.into_owned(), value);
     }
-    match request_from_params(
-        params.get("query"),
-        params.get("operationName"),
-        params.get("variables"),
-        params.get("extensions"),
-    ) {
+    match request_from_params(&params) {
         Ok(request) => execute(schema, request, media, caller).await,
         Err(message) => refuse(media, StatusCode::BAD_REQUEST, "BAD_REQUEST", &message),
     }
 }
 
 /// Checks the parameter types the specification requires and builds the request.
-fn request_from_params(
-    query: Option<&Value>,
-    operation_name: Option<&Value>,
-    variables: Option<&Value>,
-    extensions: Option<&Value>,
-) -> Result<async_graphql::Request, String> {
-    let Some(Value::String(query)) = query else {
+fn request_from_params(params: &Map<String, Value>) -> Result<async_graphql::Request, String> {
+    let Some(Value::String(query)) = params.get("query") else {
         return Err("the `query` parameter must be a string".to_owned());
     };
     let mut request = async_graphql::Request::new(query.clone());
-    match operation_name {
+    match params.get("operationName") {
         None | Some(Value::Null) => {}
         Some(Value::String(name)) => request = request.operation_name(name.clone()),
         Some(_) => return Err("the `operationName` parameter must be a string".to_owned()),
     }
-    match variables {
+    match params.get("variables") {
         None | Some(Value::Null) => {}
-        Some(Value::Object(_)) => {
-            request =
-                request.variables(Variables::from_json(variables.cloned().unwrap_or_default()));
+        Some(variables @ Value::Object(_)) => {
+            request = request.variables(Variables::from_json(variables.clone()));
         }
         Some(_) => return Err("the `variables` parameter must be a map".to_owned()),
     }
-    match extensions {
+    match params.get("extensions") {
         None | Some(Value::Null | Value::Object(_)) => {}
         Some(_) => return Err("the `extensions` parameter must be a map".to_owned()),
     }
@@ -298,21 +282,20 @@ mod tests {
 
     #[test]
     fn parameters_must_have_the_specified_types() {
-        let q = Value::String("{ __typename }".into());
-        assert!(request_from_params(Some(&q), None, None, None).is_ok());
-        assert!(request_from_params(None, None, None, None).is_err());
-        assert!(request_from_params(Some(&Value::from(1)), None, None, None).is_err());
-        assert!(request_from_params(Some(&q), Some(&Value::from(1)), None, None).is_err());
-        assert!(request_from_params(Some(&q), None, Some(&Value::from("x")), None).is_err());
-        assert!(request_from_params(Some(&q), None, None, Some(&Value::from("x"))).is_err());
-        assert!(
-            request_from_params(
-                Some(&q),
-                Some(&Value::Null),
-                Some(&Value::Null),
-                Some(&Value::Null)
-            )
-            .is_ok()
-        );
+        let params = |value: Value| value.as_object().cloned().expect("object");
+        let ok = |value: Value| request_from_params(&params(value)).is_ok();
+        assert!(ok(serde_json::json!({"query": "{ __typename }"})));
+        assert!(!ok(serde_json::json!({})));
+        assert!(!ok(serde_json::json!({"query": 1})));
+        assert!(!ok(
+            serde_json::json!({"query": "{ a }", "operationName": 1})
+        ));
+        assert!(!ok(serde_json::json!({"query": "{ a }", "variables": "x"})));
+        assert!(!ok(
+            serde_json::json!({"query": "{ a }", "extensions": "x"})
+        ));
+        assert!(ok(
+            serde_json::json!({"query": "{ a }", "operationName": null, "variables": null, "extensions": null})
+        ));
     }
 }
