@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Deserializer};
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 pub mod known;
 mod time;
@@ -18,7 +18,7 @@ mod time;
 pub use time::{Timestamp, TimestampError};
 
 /// One page of `GET /api/v2/audit`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct AuditPage {
     /// Newest first.
     #[serde(deserialize_with = "null_as_default")]
@@ -31,7 +31,7 @@ pub struct AuditPage {
 }
 
 /// One audited event, field for field as Coder sends it.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct AuditLog {
     pub id: String,
     #[serde(default)]
@@ -57,9 +57,12 @@ pub struct AuditLog {
     pub diff: BTreeMap<String, DiffField>,
     #[serde(default)]
     pub status_code: i32,
-    /// Opaque: its shape varies per event and Coder stores whatever it was given.
+    /// Opaque: its shape varies per event and Coder stores whatever it was given. Kept as
+    /// the upstream's JSON text (validated, not parsed into a tree): each protocol converts
+    /// it once, straight into its own value type, and only when a caller asks for it. `None`
+    /// when Coder sent `null`.
     #[serde(default)]
-    pub additional_fields: Value,
+    pub additional_fields: Option<Box<RawValue>>,
     #[serde(default)]
     pub description: String,
     #[serde(default)]
@@ -78,13 +81,14 @@ pub struct AuditLog {
 }
 
 /// One changed field of a [`AuditLog::diff`].
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct DiffField {
-    /// `None` when Coder omitted the side because it was null. Any JSON type otherwise.
+    /// `None` when Coder omitted the side because it was null. Any JSON type otherwise, kept
+    /// as the upstream's JSON text like `additional_fields`.
     #[serde(default)]
-    pub old: Option<Value>,
+    pub old: Option<Box<RawValue>>,
     #[serde(default)]
-    pub new: Option<Value>,
+    pub new: Option<Box<RawValue>>,
     #[serde(default)]
     pub secret: bool,
 }
@@ -153,9 +157,14 @@ where
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     use super::*;
+
+    /// A raw JSON side as a value tree, for comparing.
+    fn tree(raw: Option<&RawValue>) -> Option<Value> {
+        raw.map(|r| serde_json::from_str(r.get()).expect("valid JSON"))
+    }
 
     fn row(extra: &Value) -> Value {
         let mut row = json!({
@@ -216,20 +225,23 @@ mod tests {
                 "ttl"
             ]
         );
+        let hashed = &log.diff["hashed_password"];
+        assert!(hashed.old.is_none() && hashed.new.is_none() && hashed.secret);
+        assert!(log.diff["roles"].old.is_none());
         assert_eq!(
-            log.diff["hashed_password"],
-            DiffField {
-                old: None,
-                new: None,
-                secret: true
-            }
+            tree(log.diff["roles"].new.as_deref()),
+            Some(json!(["admin", "auditor"]))
         );
-        assert_eq!(log.diff["roles"].old, None);
-        assert_eq!(log.diff["roles"].new, Some(json!(["admin", "auditor"])));
-        assert_eq!(log.diff["ttl"].new, Some(json!(3_600_000_000_000_i64)));
-        assert_eq!(log.diff["private_key"].old, Some(json!("")));
         assert_eq!(
-            log.diff["one_time_passcode_expires_at"].new,
+            tree(log.diff["ttl"].new.as_deref()),
+            Some(json!(3_600_000_000_000_i64))
+        );
+        assert_eq!(
+            tree(log.diff["private_key"].old.as_deref()),
+            Some(json!(""))
+        );
+        assert_eq!(
+            tree(log.diff["one_time_passcode_expires_at"].new.as_deref()),
             Some(json!({"Time": "2024-10-22T09:03:23.961702Z", "Valid": true}))
         );
     }
@@ -238,23 +250,25 @@ mod tests {
     fn null_diff_and_null_additional_fields_are_accepted() {
         let log = parse(row(&json!({"diff": null, "additional_fields": null})));
         assert!(log.diff.is_empty());
-        assert_eq!(log.additional_fields, Value::Null);
+        assert!(log.additional_fields.is_none());
     }
 
     #[test]
     fn additional_fields_of_any_shape_pass_through_in_key_order() {
         let fields = json!({"workspace_id": "x", "build_number": "7", "nested": [1, {"a": null}], "big": 9_007_199_254_740_993_u64});
         let log = parse(row(&json!({ "additional_fields": fields.clone() })));
-        assert_eq!(log.additional_fields, fields);
-        let keys: Vec<_> = log
-            .additional_fields
-            .as_object()
-            .expect("object")
-            .keys()
-            .collect();
+        let parsed = tree(log.additional_fields.as_deref()).expect("present");
+        assert_eq!(parsed, fields);
+        let keys: Vec<_> = parsed.as_object().expect("object").keys().collect();
         assert_eq!(keys, ["workspace_id", "build_number", "nested", "big"]);
+        assert!(
+            log.additional_fields
+                .expect("present")
+                .get()
+                .contains("9007199254740993")
+        );
         let log = parse(row(&json!({ "additional_fields": [0] })));
-        assert_eq!(log.additional_fields, json!([0]));
+        assert_eq!(tree(log.additional_fields.as_deref()), Some(json!([0])));
     }
 
     #[test]

@@ -4,7 +4,13 @@
 //! GraphQL-specific struct: a page is parsed once, and only the fields a query selects are
 //! ever turned into GraphQL values.
 
-use async_graphql::{InputValueError, InputValueResult, Json, Object, Scalar, ScalarType, Value};
+use std::borrow::Cow;
+
+use async_graphql::{
+    ContextSelectionSet, InputValueError, InputValueResult, Json, Object, OutputType, Positioned,
+    Scalar, ScalarType, ServerError, ServerResult, Value, parser::types::Field, registry::Registry,
+};
+use serde_json::value::RawValue;
 
 use crate::model;
 
@@ -25,6 +31,34 @@ impl ScalarType for model::Timestamp {
 
     fn to_value(&self) -> Value {
         Value::String(self.to_string())
+    }
+}
+
+/// Coder's JSON text as the standard `JSON` scalar, converted straight into a GraphQL value
+/// when (and only if) a query selects it.
+pub(crate) struct RawJson<'a>(&'a RawValue);
+
+impl OutputType for RawJson<'_> {
+    fn type_name() -> Cow<'static, str> {
+        <Json<serde_json::Value> as OutputType>::type_name()
+    }
+
+    fn create_type_info(registry: &mut Registry) -> String {
+        <Json<serde_json::Value> as OutputType>::create_type_info(registry)
+    }
+
+    async fn resolve(
+        &self,
+        ctx: &ContextSelectionSet<'_>,
+        field: &Positioned<Field>,
+    ) -> ServerResult<Value> {
+        // The text was validated when the page was parsed, so this cannot fail in practice.
+        serde_json::from_str(self.0.get()).map_err(|e| {
+            ServerError::new(
+                format!("invalid JSON from Coder: {e}"),
+                Some(ctx.item.pos.max(field.pos)),
+            )
+        })
     }
 }
 
@@ -137,10 +171,8 @@ impl AuditLog<'_> {
     /// Event-specific JSON exactly as Coder stored it (an object in practice). Workspace
     /// builds carry `workspace_name`, `build_number`, `build_reason`, `workspace_owner` and
     /// `workspace_id`.
-    async fn additional_fields(&self) -> Option<Json<&serde_json::Value>> {
-        Some(&self.0.additional_fields)
-            .filter(|v| !v.is_null())
-            .map(Json)
+    async fn additional_fields(&self) -> Option<RawJson<'_>> {
+        self.0.additional_fields.as_deref().map(RawJson)
     }
 
     /// Human-readable template with literal `{user}` and `{target}` placeholders, e.g.
@@ -190,13 +222,13 @@ impl AuditDiffEntry<'_> {
     }
 
     /// Value before the change; null when it was null. Any JSON type.
-    async fn old(&self) -> Option<Json<&serde_json::Value>> {
-        self.change.old.as_ref().map(Json)
+    async fn old(&self) -> Option<RawJson<'_>> {
+        self.change.old.as_deref().map(RawJson)
     }
 
     /// Value after the change; null when it is null. Any JSON type.
-    async fn new(&self) -> Option<Json<&serde_json::Value>> {
-        self.change.new.as_ref().map(Json)
+    async fn new(&self) -> Option<RawJson<'_>> {
+        self.change.new.as_deref().map(RawJson)
     }
 
     /// True for secret fields, whose values Coder blanks or omits.

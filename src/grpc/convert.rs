@@ -4,8 +4,14 @@
 //! contract in the proto: absent `organization`, null `user`, missing `updated_at` and
 //! omitted diff sides stay unset; a JSON `null` in `additional_fields` is `null_value`.
 
+use std::fmt;
+
 use prost_types::{ListValue, Struct, value::Kind};
-use serde_json::Value;
+use serde::{
+    Deserialize, Deserializer,
+    de::{MapAccess, SeqAccess, Visitor},
+};
+use serde_json::value::RawValue;
 
 use super::pb;
 use crate::{
@@ -108,15 +114,18 @@ fn audit_log(log: model::AuditLog) -> pb::AuditLog {
                 (
                     field,
                     pb::AuditDiffField {
-                        old: change.old.map(json),
-                        new: change.new.map(json),
+                        old: change.old.as_deref().map(json),
+                        new: change.new.as_deref().map(json),
                         secret: change.secret,
                     },
                 )
             })
             .collect(),
         status_code: log.status_code,
-        additional_fields: Some(json(log.additional_fields)),
+        additional_fields: Some(log.additional_fields.as_deref().map_or_else(
+            || kind(Kind::NullValue(prost_types::NullValue::NullValue.into())),
+            json,
+        )),
         description: log.description,
         resource_link: log.resource_link,
         is_deleted: log.is_deleted,
@@ -165,20 +174,93 @@ fn timestamp(time: model::Timestamp) -> prost_types::Timestamp {
     }
 }
 
-/// JSON to `google.protobuf.Value`. Numbers become doubles, as the Value type requires.
-fn json(value: Value) -> prost_types::Value {
-    let kind = match value {
-        Value::Null => Kind::NullValue(prost_types::NullValue::NullValue.into()),
-        Value::Bool(b) => Kind::BoolValue(b),
-        Value::Number(n) => Kind::NumberValue(n.as_f64().unwrap_or(f64::NAN)),
-        Value::String(s) => Kind::StringValue(s),
-        Value::Array(items) => Kind::ListValue(ListValue {
-            values: items.into_iter().map(json).collect(),
-        }),
-        Value::Object(fields) => Kind::StructValue(Struct {
-            fields: fields.into_iter().map(|(k, v)| (k, json(v))).collect(),
-        }),
-    };
+/// Coder's JSON text to `google.protobuf.Value`, parsed straight into the protobuf types with
+/// no intermediate JSON tree. Numbers become doubles, as the Value type requires.
+fn json(raw: &RawValue) -> prost_types::Value {
+    serde_json::from_str::<ProtoValue>(raw.get()).map_or_else(
+        // Unreachable for text serde validated when the page was parsed; a number beyond
+        // f64's range is the only conceivable case, and its text is kept rather than lost.
+        |_| prost_types::Value {
+            kind: Some(Kind::StringValue(raw.get().to_owned())),
+        },
+        |v| v.0,
+    )
+}
+
+/// Deserializes any JSON straight into a `google.protobuf.Value`.
+struct ProtoValue(prost_types::Value);
+
+impl<'de> Deserialize<'de> for ProtoValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ProtoVisitor).map(ProtoValue)
+    }
+}
+
+struct ProtoVisitor;
+
+impl<'de> Visitor<'de> for ProtoVisitor {
+    type Value = prost_types::Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(kind(Kind::NullValue(
+            prost_types::NullValue::NullValue.into(),
+        )))
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(kind(Kind::BoolValue(v)))
+    }
+
+    #[allow(
+        clippy::cast_precision_loss,
+        reason = "google.protobuf.Value numbers are doubles"
+    )]
+    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(kind(Kind::NumberValue(v as f64)))
+    }
+
+    #[allow(
+        clippy::cast_precision_loss,
+        reason = "google.protobuf.Value numbers are doubles"
+    )]
+    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(kind(Kind::NumberValue(v as f64)))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(kind(Kind::NumberValue(v)))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(kind(Kind::StringValue(v.to_owned())))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(kind(Kind::StringValue(v)))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut values = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(ProtoValue(value)) = seq.next_element()? {
+            values.push(value);
+        }
+        Ok(kind(Kind::ListValue(ListValue { values })))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut fields = std::collections::BTreeMap::new();
+        while let Some((key, ProtoValue(value))) = map.next_entry::<String, ProtoValue>()? {
+            fields.insert(key, value);
+        }
+        Ok(kind(Kind::StructValue(Struct { fields })))
+    }
+}
+
+fn kind(kind: Kind) -> prost_types::Value {
     prost_types::Value { kind: Some(kind) }
 }
 
@@ -194,9 +276,12 @@ mod tests {
 
     #[test]
     fn json_values_of_every_type_convert() {
-        let value = json(
-            json!({"a": null, "b": true, "n": 3_600_000_000_000_i64, "s": "x", "l": [1, "2"], "o": {"Time": "t", "Valid": true}}),
-        );
+        let raw = RawValue::from_string(
+            json!({"a": null, "b": true, "n": 3_600_000_000_000_i64, "s": "x", "l": [1, "2"], "o": {"Time": "t", "Valid": true}})
+                .to_string(),
+        )
+        .expect("raw JSON");
+        let value = json(&raw);
         let Kind::StructValue(fields) = kind(&value) else {
             panic!("struct")
         };
