@@ -13,7 +13,13 @@
 //!   faithfully to the wire format (open enums, optional keys, arbitrary JSON).
 //! - [`audit`] is the shared core both protocols call; [`error`] holds its one error type and
 //!   the single mapping of that type to GraphQL extensions and to gRPC statuses.
-//! - [`graphql`] and [`grpc`] are thin adapters; [`startup`] serves both on one port.
+//! - [`query`] is Coder's search language: the tokenizer and the compiler of typed filters,
+//!   shared by both protocols.
+//! - [`graphql`] and [`grpc`] are thin adapters; [`context`] gives every request its id,
+//!   trace context, deadline and load shedding; [`health`] and [`telemetry`] are the probes,
+//!   logs and metrics; [`startup`] wires it all onto one router and [`server`] serves it on
+//!   one port, optionally behind TLS, with a bounded graceful shutdown; [`config`] is the
+//!   command line.
 //! - [`demo`] is a Coder audit API that behaves like the real one, served when no Coder URL
 //!   is configured and used by the tests as their upstream.
 
