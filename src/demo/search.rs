@@ -1,7 +1,7 @@
 //! Coder's audit search language (`q`), parsed the way Coder parses it, with Coder's error
 //! texts (coder-audit-api.md §6).
 //!
-//! Tokenising is the gateway's own ([`crate::query::terms`]); this module checks the values
+//! Tokenising is the gateway's own (`crate::query::terms`); this module checks the values
 //! the way the server does and collects errors in Coder's fixed key order.
 
 use chrono::{Datelike, NaiveDate};

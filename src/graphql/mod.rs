@@ -1,5 +1,5 @@
 //! The GraphQL surface: `POST /graphql` (and `GET /graphql?query=…`) runs queries, a plain
-//! `GET /graphql` serves `GraphiQL`. The HTTP framing is in [`http`].
+//! `GET /graphql` serves `GraphiQL`. The HTTP framing is in `http.rs`.
 //!
 //! The token is read from the HTTP request here and checked only inside the resolver that
 //! calls Coder, so introspection and `__typename` work without one (`GraphiQL` needs that).

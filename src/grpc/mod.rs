@@ -1,7 +1,7 @@
 //! The gRPC surface: `coder.audit.v1.AuditService`, generated from `proto/` by `build.rs`.
 //!
 //! A thin adapter: it reads the token from the call's metadata, hands the request to the
-//! shared core and converts the page (see [`convert`]); errors become statuses through the
+//! shared core and converts the page (see `convert.rs`); errors become statuses through the
 //! one mapping in [`crate::error`].
 //!
 //! Rust callers can use the generated client:
