@@ -234,12 +234,26 @@ async fn execute(
             }
         }
     }
-    let (status, body) = match serde_json::to_value(&response) {
-        Ok(Value::Object(mut body)) if request_error && media == MediaType::GraphqlResponseJson => {
-            body.remove("data");
-            (StatusCode::BAD_REQUEST, Value::Object(body))
+    // Encoded straight to bytes: a page is the largest thing the gateway writes, and going
+    // through a JSON tree first would copy it once more.
+    let (status, encoded) = if request_error && media == MediaType::GraphqlResponseJson {
+        // The specification: a request that never executed has no `data` entry.
+        #[derive(serde::Serialize)]
+        struct RequestError<'a> {
+            errors: &'a [async_graphql::ServerError],
+            #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+            extensions: &'a std::collections::BTreeMap<String, async_graphql::Value>,
         }
-        Ok(body) => (StatusCode::OK, body),
+        let body = RequestError {
+            errors: &response.errors,
+            extensions: &response.extensions,
+        };
+        (StatusCode::BAD_REQUEST, serde_json::to_vec(&body))
+    } else {
+        (StatusCode::OK, serde_json::to_vec(&response))
+    };
+    let body = match encoded {
+        Ok(body) => body,
         Err(error) => {
             return refuse(
                 media,
@@ -249,7 +263,7 @@ async fn execute(
             );
         }
     };
-    let mut http = (status, body.to_string()).into_response();
+    let mut http = (status, body).into_response();
     http.headers_mut()
         .insert(header::CONTENT_TYPE, media.content_type());
     http
