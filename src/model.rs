@@ -30,6 +30,23 @@ pub struct AuditPage {
     pub count_cap: Option<i64>,
 }
 
+/// Why a body is not an audit page.
+#[derive(Debug, thiserror::Error)]
+pub enum PageError {
+    #[error("the body is not UTF-8 text: {0}")]
+    Utf8(#[from] std::str::Utf8Error),
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+}
+
+impl AuditPage {
+    /// Parses Coder's answer. The body is checked as UTF-8 once, as a whole, so the parser
+    /// does not check each of the page's thousands of strings again.
+    pub fn from_json(body: &[u8]) -> Result<Self, PageError> {
+        Ok(serde_json::from_str(std::str::from_utf8(body)?)?)
+    }
+}
+
 /// One audited event, field for field as Coder sends it.
 #[derive(Debug, Clone, Deserialize)]
 pub struct AuditLog {

@@ -178,7 +178,7 @@ impl CoderClient {
             let result = self.attempt(call, url.clone()).await.and_then(|answer| {
                 if answer.status == StatusCode::OK {
                     let page =
-                        serde_json::from_slice(&answer.body).map_err(|e| Error::UpstreamBody {
+                        AuditPage::from_json(&answer.body).map_err(|e| Error::UpstreamBody {
                             reason: call.token.redact(e.to_string()),
                         })?;
                     Ok(Fetched {
