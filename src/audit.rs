@@ -11,21 +11,6 @@ use crate::{
     upstream::{CoderClient, Fetched, PageRequest},
 };
 
-/// gRPC's canonical status names, for metrics labels.
-fn grpc_code_name(code: tonic::Code) -> &'static str {
-    match code {
-        tonic::Code::Ok => "OK",
-        tonic::Code::InvalidArgument => "INVALID_ARGUMENT",
-        tonic::Code::Unauthenticated => "UNAUTHENTICATED",
-        tonic::Code::PermissionDenied => "PERMISSION_DENIED",
-        tonic::Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
-        tonic::Code::Internal => "INTERNAL",
-        tonic::Code::Unavailable => "UNAVAILABLE",
-        tonic::Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
-        _ => "OTHER",
-    }
-}
-
 /// What Coder returns for `limit` 0 or no limit. Sent explicitly, because Coder has proposed
 /// rejecting `limit=0`; the rows are the same either way.
 pub const DEFAULT_PAGE_SIZE: i32 = 100;
@@ -78,10 +63,7 @@ impl AuditLogs {
                 } else {
                     tracing::info!(code = error.graphql_code(), %error, elapsed_ms, "audit page refused");
                 }
-                match call.protocol {
-                    Protocol::Graphql => error.graphql_code(),
-                    Protocol::Grpc => grpc_code_name(error.grpc_code()),
-                }
+                error.code_for(call.protocol)
             }
         };
         metrics::counter!(

@@ -11,7 +11,7 @@ use std::{fmt, time::Duration};
 use async_graphql::ErrorExtensions;
 use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
 
-use crate::auth::TokenError;
+use crate::{auth::TokenError, context::Protocol};
 
 /// One rejected input, named the way Coder names it (`limit`, `q`, `action`, ...).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,6 +120,25 @@ impl Error {
                 | Self::Unavailable { .. }
                 | Self::Timeout { .. }
         )
+    }
+
+    /// The code a caller of `protocol` sees, by name: the GraphQL `extensions.code`, or
+    /// gRPC's canonical status name. Used as a metrics label.
+    #[must_use]
+    pub fn code_for(&self, protocol: Protocol) -> &'static str {
+        match protocol {
+            Protocol::Graphql => self.graphql_code(),
+            Protocol::Grpc => match self.grpc_code() {
+                tonic::Code::InvalidArgument => "INVALID_ARGUMENT",
+                tonic::Code::Unauthenticated => "UNAUTHENTICATED",
+                tonic::Code::PermissionDenied => "PERMISSION_DENIED",
+                tonic::Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+                tonic::Code::Internal => "INTERNAL",
+                tonic::Code::Unavailable => "UNAVAILABLE",
+                tonic::Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+                _ => "UNKNOWN",
+            },
+        }
     }
 
     /// The gRPC status code.
