@@ -15,4 +15,6 @@ mod filters;
 mod forwarding;
 mod helpers;
 mod operations;
+#[cfg(feature = "otel")]
+mod otlp;
 mod surface;
