@@ -338,3 +338,46 @@ impl std::io::Write for LogSink {
         Ok(())
     }
 }
+
+/// The real binary, started with `args`: the process, the log line that announces its
+/// address, and that address. Later log lines are drained so the process never blocks.
+pub(crate) fn start_binary(args: &[&str]) -> (std::process::Child, String, String) {
+    use std::io::BufRead as _;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_coder-audit-gateway"))
+        .args(args)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = std::io::BufReader::new(stderr).lines();
+    let line = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find(|l| l.contains("serving GraphQL on http://"))
+        .expect("the bound address is logged");
+    std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
+    let addr = line
+        .split("serving GraphQL on http://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .expect("an address")
+        .to_owned();
+    (child, line, addr)
+}
+
+/// Sends SIGTERM and waits, at most 30 s, for the process to exit.
+pub(crate) fn terminate(child: &mut std::process::Child) -> std::process::ExitStatus {
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+    for _ in 0..300 {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    panic!("the gateway did not stop on SIGTERM")
+}

@@ -3,9 +3,7 @@
 //! leaks. Each through real clients against the demo or a scripted fake Coder.
 
 use std::{
-    io::{BufRead, BufReader},
     path::PathBuf,
-    process::{Command, Stdio},
     sync::{
         Arc,
         atomic::{AtomicBool, AtomicUsize, Ordering},
@@ -27,7 +25,7 @@ use tonic_reflection::pb::{v1, v1alpha};
 
 use crate::helpers::{
     captured_logs, dead_upstream, demo_gateway, demo_upstream, fake_coder, gateway, graphql_code,
-    http, response,
+    http, response, start_binary, terminate,
 };
 
 const EMPTY_PAGE: &str = r#"{"audit_logs":[],"count":0,"count_cap":2000}"#;
@@ -841,25 +839,14 @@ async fn a_token_appears_in_no_log_metric_or_error() {
 
 #[test]
 fn the_binary_logs_json_and_stops_on_sigterm() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_coder-audit-gateway"))
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--log-format",
-            "json",
-            "--shutdown-grace",
-            "2s",
-        ])
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the binary starts");
-    let stderr = child.stderr.take().expect("stderr");
-    let mut lines = BufReader::new(stderr).lines();
-    let serving = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .find(|line| line.contains("serving GraphQL"))
-        .expect("the bound address is logged");
+    let (mut child, serving, _) = start_binary(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--log-format",
+        "json",
+        "--shutdown-grace",
+        "2s",
+    ]);
     let event: Value = serde_json::from_str(&serving).expect("a JSON log line");
     assert!(
         event["fields"]["message"]
@@ -868,23 +855,6 @@ fn the_binary_logs_json_and_stops_on_sigterm() {
             .contains("/graphql"),
         "{event}"
     );
-
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(killed.success());
-    let mut exited = None;
-    for _ in 0..300 {
-        if let Some(status) = child.try_wait().expect("wait") {
-            exited = Some(status);
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let status = exited.unwrap_or_else(|| {
-        let _ = child.kill();
-        panic!("the gateway did not stop on SIGTERM")
-    });
+    let status = terminate(&mut child);
     assert!(status.success(), "{status:?}");
 }

@@ -1,11 +1,7 @@
 //! With the `otel` feature, request spans reach an OTLP/gRPC collector: a fake one here,
 //! receiving what the real binary exports while it serves a request and shuts down.
 
-use std::{
-    io::{BufRead, BufReader},
-    process::{Command, Stdio},
-    time::Duration,
-};
+use std::time::Duration;
 
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
@@ -13,7 +9,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 };
 use tokio::sync::mpsc;
 
-use crate::helpers::http;
+use crate::helpers::{http, start_binary, terminate};
 
 struct Collector(mpsc::UnboundedSender<ExportTraceServiceRequest>);
 
@@ -42,28 +38,11 @@ async fn request_spans_are_exported_over_otlp() {
     let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
     tokio::spawn(async move { axum::serve(listener, collector).await });
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_coder-audit-gateway"))
-        .args(["--listen", "127.0.0.1:0", "--otlp-endpoint", &endpoint])
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the binary starts");
-    let stderr = child.stderr.take().expect("stderr");
-    let addr = tokio::task::spawn_blocking(move || {
-        let mut lines = BufReader::new(stderr).lines();
-        let line = lines
-            .by_ref()
-            .map_while(Result::ok)
-            .find(|l| l.contains("serving GraphQL on http://"))
-            .expect("the address is logged");
-        std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
-        line.split("http://")
-            .nth(1)
-            .and_then(|r| r.split('/').next())
-            .expect("address")
-            .to_owned()
+    let (mut child, _, addr) = tokio::task::spawn_blocking(move || {
+        start_binary(&["--listen", "127.0.0.1:0", "--otlp-endpoint", &endpoint])
     })
     .await
-    .expect("reader");
+    .expect("starter");
 
     let response = http()
         .post(format!("http://{addr}/graphql"))
@@ -75,17 +54,9 @@ async fn request_spans_are_exported_over_otlp() {
         .expect("answers");
     assert_eq!(response.status(), 200);
     // SIGTERM: the gateway drains, then flushes the spans it has not exported yet.
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .expect("kill")
-            .success()
-    );
-    let exited = tokio::task::spawn_blocking(move || child.wait())
+    let exited = tokio::task::spawn_blocking(move || terminate(&mut child))
         .await
-        .expect("waiter")
-        .expect("exit");
+        .expect("waiter");
     assert!(exited.success(), "{exited:?}");
 
     let mut names = Vec::new();
