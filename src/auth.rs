@@ -3,8 +3,9 @@
 //! The gateway holds no credentials of its own: every call is made with the token its caller
 //! presented, so Coder's own authorisation decides what each caller sees. A token lives only
 //! for the request that carried it (nothing is cached across callers), its header value is
-//! marked sensitive so `http`'s `Debug` and tower-http's tracing print it as `Sensitive`, and
-//! [`SessionToken::redact`] scrubs it from any text the gateway is about to show or log.
+//! marked sensitive so `http`'s `Debug` prints it as `Sensitive` (the gateway never logs
+//! headers anyway), and [`SessionToken::redact`] scrubs it from any text the gateway is about
+//! to show or log.
 
 use std::fmt;
 

@@ -14,7 +14,7 @@ use url::Url;
 #[derive(Debug, Clone, Parser)]
 #[command(name = "coder-audit-gateway", version)]
 pub struct Config {
-    /// Address to serve GraphQL (HTTP/1.1) and gRPC (HTTP/2 cleartext) on; port 0 picks a free port.
+    /// Address to serve GraphQL, gRPC and gRPC-Web on (HTTP/1.1 and HTTP/2, clear text unless --tls-cert is given); port 0 picks a free port.
     #[arg(long, env = "GATEWAY_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
 

@@ -39,7 +39,7 @@ async fn ready(State(client): State<CoderClient>) -> Response {
 }
 
 /// Keeps the gRPC health status in step with whether Coder answers, checking every
-/// `interval` for as long as the reporter's service lives.
+/// `interval` for the life of the process.
 pub async fn watch(client: CoderClient, reporter: HealthReporter, interval: Duration) {
     let service = <AuditServiceServer<crate::grpc::AuditGrpc> as tonic::server::NamedService>::NAME;
     let mut last = None;

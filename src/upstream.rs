@@ -52,17 +52,6 @@ pub struct ClientConfig {
     pub ca_pem: Option<Vec<u8>>,
 }
 
-impl Default for ClientConfig {
-    fn default() -> Self {
-        Self {
-            timeout: Duration::from_secs(30),
-            retries: 2,
-            max_body: 64 * 1024 * 1024,
-            ca_pem: None,
-        }
-    }
-}
-
 /// A page and the id Coder gave the request that fetched it.
 #[derive(Debug, Clone)]
 pub struct Fetched {
@@ -403,6 +392,15 @@ fn chain(error: &reqwest::Error) -> String {
 mod tests {
     use super::*;
 
+    fn config() -> ClientConfig {
+        ClientConfig {
+            timeout: Duration::from_secs(1),
+            retries: 0,
+            max_body: 1024,
+            ca_pem: None,
+        }
+    }
+
     fn answer(status: StatusCode, body: &[u8]) -> Answer {
         Answer {
             status,
@@ -430,12 +428,10 @@ mod tests {
             ),
             ("http://h:3000/coder", "http://h:3000/coder/api/v2/audit"),
         ] {
-            let client = CoderClient::new(&base.parse().expect("url"), ClientConfig::default())
-                .expect("client");
+            let client = CoderClient::new(&base.parse().expect("url"), config()).expect("client");
             assert_eq!(client.audit_url().as_str(), expected);
         }
-        let err = CoderClient::new(&"ftp://x".parse().expect("url"), ClientConfig::default())
-            .expect_err("ftp");
+        let err = CoderClient::new(&"ftp://x".parse().expect("url"), config()).expect_err("ftp");
         assert!(err.to_string().contains("ftp://"));
     }
 

@@ -115,19 +115,6 @@ pub struct GraphqlOptions {
     pub max_body: usize,
 }
 
-impl Default for GraphqlOptions {
-    fn default() -> Self {
-        Self {
-            demo_token: None,
-            graphiql: true,
-            introspection: true,
-            max_depth: 12,
-            max_complexity: 500,
-            max_body: 64 * 1024,
-        }
-    }
-}
-
 #[derive(Clone)]
 struct GraphqlState {
     schema: GatewaySchema,
