@@ -1,14 +1,23 @@
 //! The shared core: validates a caller's request, fetches the page from Coder, and logs the
-//! outcome. GraphQL and gRPC are thin adapters over [`AuditLogs::list`], so a rule changed
-//! here changes for both protocols at once.
+//! outcome. GraphQL, gRPC and HTTP are thin adapters over [`AuditLogs::list`],
+//! [`AuditLogs::export`] and [`AuditLogs::watch`], so a rule changed here changes for every
+//! protocol at once.
 
-use std::time::Instant;
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use tokio_util::sync::CancellationToken;
 
 use crate::{
     context::{CallContext, Protocol},
     error::{Error, Validation},
+    export::{Export, ExportRequest},
+    model::Row,
     query::{self, AuditLogFilter},
     upstream::{CoderClient, Fetched, PageRequest},
+    watch::{Watch, WatchRequest, Watches},
 };
 
 /// What Coder returns for `limit` 0 or no limit. Sent explicitly, because Coder has proposed
@@ -27,17 +36,143 @@ pub struct AuditLogQuery {
     pub offset: i32,
 }
 
-/// The audit log service both protocol surfaces call.
+/// How exports and watches run.
+#[derive(Debug, Clone)]
+pub struct StreamOptions {
+    /// How often a watch asks Coder for new rows, at the fastest.
+    pub watch_interval: Duration,
+    /// Open watches at most, across callers.
+    pub max_watches: usize,
+    /// Cancelled when the gateway stops: every export and watch then ends with UNAVAILABLE.
+    pub closing: CancellationToken,
+}
+
+impl Default for StreamOptions {
+    fn default() -> Self {
+        Self {
+            watch_interval: Duration::from_secs(2),
+            max_watches: 256,
+            closing: CancellationToken::new(),
+        }
+    }
+}
+
+/// The audit log service every protocol surface calls.
 #[derive(Debug, Clone)]
 pub struct AuditLogs {
     client: CoderClient,
     max_limit: i32,
+    streams: Arc<Streams>,
+}
+
+#[derive(Debug)]
+struct Streams {
+    watches: Watches,
+    closing: CancellationToken,
 }
 
 impl AuditLogs {
     #[must_use]
-    pub fn new(client: CoderClient, max_limit: i32) -> Self {
-        Self { client, max_limit }
+    pub fn new(client: CoderClient, max_limit: i32, options: StreamOptions) -> Self {
+        Self {
+            client,
+            max_limit,
+            streams: Arc::new(Streams {
+                watches: Watches::new(options.watch_interval, options.max_watches),
+                closing: options.closing,
+            }),
+        }
+    }
+
+    /// Starts an export: every row matching at its start, newest first, each exactly once.
+    pub async fn export(&self, call: CallContext, request: ExportRequest) -> Result<Export, Error> {
+        let result = Export::start(self, call.clone(), request).await;
+        log_refusal(&call, "export", result.as_ref().err());
+        result
+    }
+
+    /// Starts a watch: every row added after its starting point, oldest first, exactly once.
+    pub async fn watch(&self, call: CallContext, request: WatchRequest) -> Result<Watch, Error> {
+        let result = Watch::start(self, call.clone(), request).await;
+        log_refusal(&call, "watch", result.as_ref().err());
+        result
+    }
+
+    pub(crate) fn watches(&self) -> &Watches {
+        &self.streams.watches
+    }
+
+    pub(crate) fn closing(&self) -> &CancellationToken {
+        &self.streams.closing
+    }
+
+    /// Refuses new work for streams once the gateway is stopping.
+    pub(crate) fn check_open(&self) -> Result<(), Error> {
+        if self.streams.closing.is_cancelled() {
+            Err(Error::ShuttingDown)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Waits `delay` between two attempts, unless the caller's deadline or the gateway's
+    /// shutdown comes first.
+    pub(crate) async fn pause(&self, call: &CallContext, delay: Duration) -> Result<(), Error> {
+        if call
+            .deadline
+            .is_some_and(|deadline| Instant::now() + delay >= deadline)
+        {
+            return Err(Error::DeadlineExceeded);
+        }
+        tokio::select! {
+            () = self.streams.closing.cancelled() => Err(Error::ShuttingDown),
+            () = tokio::time::sleep(delay) => Ok(()),
+        }
+    }
+
+    /// One page of rows with their JSON text, bounded by the caller's deadline and the
+    /// gateway's shutdown.
+    pub(crate) async fn rows(
+        &self,
+        call: &CallContext,
+        request: PageRequest<'_>,
+    ) -> Result<Vec<Row>, Error> {
+        let fetch = async {
+            match call.deadline {
+                Some(deadline) => {
+                    tokio::time::timeout_at(deadline.into(), self.client.audit_rows(call, request))
+                        .await
+                        .unwrap_or(Err(Error::DeadlineExceeded))
+                }
+                None => self.client.audit_rows(call, request).await,
+            }
+        };
+        tokio::select! {
+            () = self.streams.closing.cancelled() => Err(Error::ShuttingDown),
+            result = fetch => result,
+        }
+    }
+
+    /// A page size for exports: 0 means [`DEFAULT_PAGE_SIZE`], at most `--max-limit`.
+    pub(crate) fn check_page_size(&self, field: &str, size: i32) -> Result<i32, Validation> {
+        if size < 0 {
+            Err(Validation::new(
+                field,
+                format!("{field} must not be negative, got {size}"),
+            ))
+        } else if size > self.max_limit {
+            Err(Validation::new(
+                field,
+                format!(
+                    "{field} must be at most {} (the gateway's --max-limit), got {size}",
+                    self.max_limit
+                ),
+            ))
+        } else if size == 0 {
+            Ok(DEFAULT_PAGE_SIZE)
+        } else {
+            Ok(size)
+        }
     }
 
     /// Lists one page for the caller. Arguments are checked before Coder is called, so a bad
@@ -70,7 +205,7 @@ impl AuditLogs {
             "gateway_requests_total",
             "protocol" => call.protocol.as_str(),
             "operation" => match call.protocol {
-                Protocol::Graphql => "auditLogs",
+                Protocol::Graphql | Protocol::Http => "auditLogs",
                 Protocol::Grpc => "ListAuditLogs",
             },
             "outcome" => outcome,
@@ -105,19 +240,8 @@ impl AuditLogs {
     /// returns the `q` to send.
     fn validate(&self, query: &AuditLogQuery) -> Result<String, Error> {
         let mut validations = Vec::new();
-        if query.limit < 0 {
-            validations.push(Validation::new(
-                "limit",
-                format!("limit must not be negative, got {}", query.limit),
-            ));
-        } else if query.limit > self.max_limit {
-            validations.push(Validation::new(
-                "limit",
-                format!(
-                    "limit must be at most {} (the gateway's --max-limit), got {}",
-                    self.max_limit, query.limit
-                ),
-            ));
+        if let Err(invalid) = self.check_page_size("limit", query.limit) {
+            validations.push(invalid);
         }
         if query.offset < 0 {
             validations.push(Validation::new(
@@ -130,9 +254,26 @@ impl AuditLogs {
             Ok(_) => {}
             Err(errors) => validations.extend(errors),
         }
-        Err(Error::InvalidArgument {
-            message: "Invalid arguments.".to_owned(),
-            validations,
-        })
+        Err(Error::invalid(validations))
     }
+}
+
+/// Logs why a stream was refused at its start: routine for the caller's mistakes, a warning
+/// when Coder failed.
+fn log_refusal(call: &CallContext, operation: &'static str, error: Option<&Error>) {
+    let Some(error) = error else {
+        return;
+    };
+    if error.is_upstream_failure() {
+        tracing::warn!(operation, code = error.graphql_code(), %error, "stream failed to start");
+    } else {
+        tracing::info!(operation, code = error.graphql_code(), %error, "stream refused");
+    }
+    metrics::counter!(
+        "gateway_streams_refused_total",
+        "protocol" => call.protocol.as_str(),
+        "operation" => operation,
+        "code" => error.code_for(call.protocol),
+    )
+    .increment(1);
 }

@@ -86,6 +86,22 @@ pub struct Config {
     #[arg(long, env = "GATEWAY_CORS_ORIGIN", value_delimiter = ',')]
     pub cors_origin: Vec<String>,
 
+    /// How often a watch (`WatchAuditLogs`, the `auditLogAdded` subscription) asks Coder for new rows; callers may ask for slower, never faster. Identical watches of one caller share one poller.
+    #[arg(long, env = "GATEWAY_WATCH_INTERVAL", default_value = "2s", value_parser = parse_interval)]
+    pub watch_interval: Duration,
+
+    /// Open watches and subscriptions at most, across callers; more get `RESOURCE_EXHAUSTED` / `SERVICE_OVERLOADED`.
+    #[arg(long, env = "GATEWAY_MAX_WATCHES", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_watches: u32,
+
+    /// GraphQL subscriptions one WebSocket connection may hold at once.
+    #[arg(long, env = "GATEWAY_MAX_SUBSCRIPTIONS_PER_CONNECTION", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_subscriptions_per_connection: u32,
+
+    /// How long a GraphQL WebSocket may take to send `connection_init` before it is closed (4408).
+    #[arg(long, env = "GATEWAY_CONNECTION_INIT_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub connection_init_timeout: Duration,
+
     /// How often the gRPC health status re-checks that Coder answers.
     #[arg(long, env = "GATEWAY_HEALTH_INTERVAL", default_value = "10s", value_parser = humantime::parse_duration)]
     pub health_interval: Duration,
@@ -107,9 +123,26 @@ pub struct Config {
     #[arg(long, env = "GATEWAY_DEMO_LEGACY_COUNT")]
     pub demo_legacy_count: bool,
 
+    /// Demo only: rows in the demo trail (e.g. 100000 to benchmark exports).
+    #[arg(long, env = "GATEWAY_DEMO_ROWS", default_value_t = 320)]
+    pub demo_rows: usize,
+
+    /// Demo only: how often the demo records a new row, so watches and subscriptions show something; 0s for never.
+    #[arg(long, env = "GATEWAY_DEMO_ROW_INTERVAL", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub demo_row_interval: Duration,
+
     /// Demo only: time the demo takes to answer each audit request, like a real Coder querying its database (e.g. 5ms).
     #[arg(long, env = "GATEWAY_DEMO_SERVICE_TIME", default_value = "0s", value_parser = humantime::parse_duration)]
     pub demo_service_time: Duration,
+}
+
+/// A watch interval: at least 100 ms, so no caller can make the gateway hammer Coder.
+fn parse_interval(text: &str) -> Result<Duration, String> {
+    let interval = humantime::parse_duration(text).map_err(|e| e.to_string())?;
+    if interval < Duration::from_millis(100) {
+        return Err("must be at least 100ms".to_owned());
+    }
+    Ok(interval)
 }
 
 /// How log lines are written.

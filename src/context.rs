@@ -51,6 +51,8 @@ impl RequestInfo {
 pub enum Protocol {
     Graphql,
     Grpc,
+    /// Plain HTTP: the NDJSON export. Its errors use the GraphQL codes.
+    Http,
 }
 
 impl Protocol {
@@ -59,6 +61,7 @@ impl Protocol {
         match self {
             Self::Graphql => "graphql",
             Self::Grpc => "grpc",
+            Self::Http => "http",
         }
     }
 }

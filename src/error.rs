@@ -37,7 +37,7 @@ impl fmt::Display for UpstreamMessage {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// Bad arguments, found by the gateway before any upstream call or by Coder (a 400).
@@ -73,6 +73,34 @@ pub enum Error {
     /// The caller's own deadline passed before Coder answered.
     #[error("the caller's deadline passed before Coder answered")]
     DeadlineExceeded,
+    /// More rows share one `time` than the largest page the gateway reads, so Coder's order
+    /// (by time alone) cannot be walked past them without risking a gap.
+    #[error(
+        "more than {limit} rows share the time {time}; Coder orders by time alone, so the gateway cannot page past them without risking gaps"
+    )]
+    UnwalkableTies { time: String, limit: i32 },
+    /// A watch resumed so far behind that its backlog would not fit in memory.
+    #[error(
+        "more than {max_rows} rows were added since this cursor; export them first (ExportAuditLogs), then watch from the export's watch cursor"
+    )]
+    BacklogTooLarge { max_rows: usize },
+    /// The gateway is at a configured limit (`--max-watches`, subscriptions per connection).
+    #[error("{0}")]
+    Overloaded(String),
+    /// The gateway is stopping; the stream can be resumed elsewhere with its cursor.
+    #[error("the gateway is shutting down; resume with the last cursor")]
+    ShuttingDown,
+}
+
+impl Error {
+    /// A request the gateway refuses before calling Coder, naming each bad field.
+    #[must_use]
+    pub fn invalid(validations: Vec<Validation>) -> Self {
+        Self::InvalidArgument {
+            message: "Invalid arguments.".to_owned(),
+            validations,
+        }
+    }
 }
 
 /// The summary followed by every `field: detail`, fields named by `name`.
@@ -102,10 +130,15 @@ impl Error {
             Self::Token(_) | Self::Unauthenticated(_) => "UNAUTHENTICATED",
             Self::Forbidden(_) => "FORBIDDEN",
             Self::RateLimited { .. } => "RATE_LIMITED",
-            Self::UpstreamStatus { .. } | Self::UpstreamBody { .. } => "UPSTREAM_ERROR",
+            Self::UpstreamStatus { .. }
+            | Self::UpstreamBody { .. }
+            | Self::UnwalkableTies { .. } => "UPSTREAM_ERROR",
             Self::Unavailable { .. } => "UPSTREAM_UNAVAILABLE",
             Self::Timeout { .. } => "UPSTREAM_TIMEOUT",
             Self::DeadlineExceeded => "DEADLINE_EXCEEDED",
+            Self::BacklogTooLarge { .. } => "BACKLOG_TOO_LARGE",
+            Self::Overloaded(_) => "SERVICE_OVERLOADED",
+            Self::ShuttingDown => "SHUTTING_DOWN",
         }
     }
 
@@ -127,7 +160,7 @@ impl Error {
     #[must_use]
     pub fn code_for(&self, protocol: Protocol) -> &'static str {
         match protocol {
-            Protocol::Graphql => self.graphql_code(),
+            Protocol::Graphql | Protocol::Http => self.graphql_code(),
             Protocol::Grpc => match self.grpc_code() {
                 tonic::Code::InvalidArgument => "INVALID_ARGUMENT",
                 tonic::Code::Unauthenticated => "UNAUTHENTICATED",
@@ -136,9 +169,50 @@ impl Error {
                 tonic::Code::Internal => "INTERNAL",
                 tonic::Code::Unavailable => "UNAVAILABLE",
                 tonic::Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+                tonic::Code::FailedPrecondition => "FAILED_PRECONDITION",
                 _ => "UNKNOWN",
             },
         }
+    }
+
+    /// The HTTP status of a plain-HTTP answer (the NDJSON export).
+    #[must_use]
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Self::InvalidArgument { .. } => 400,
+            Self::Token(_) | Self::Unauthenticated(_) => 401,
+            Self::Forbidden(_) => 403,
+            Self::BacklogTooLarge { .. } => 409,
+            Self::RateLimited { .. } => 429,
+            Self::UpstreamStatus { .. }
+            | Self::UpstreamBody { .. }
+            | Self::UnwalkableTies { .. } => 502,
+            Self::Unavailable { .. } | Self::Overloaded(_) | Self::ShuttingDown => 503,
+            Self::Timeout { .. } | Self::DeadlineExceeded => 504,
+        }
+    }
+
+    /// The error as one JSON object, `{"error":{"code":…,"message":…}}` (plus Coder's
+    /// validations or a retry delay when there are any): the body of a plain-HTTP error, and
+    /// the last line of an NDJSON export that fails midway.
+    #[must_use]
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut error =
+            serde_json::json!({"code": self.graphql_code(), "message": self.to_string()});
+        match self {
+            Self::InvalidArgument { validations, .. } => {
+                error["validations"] = validations
+                    .iter()
+                    .map(|v| serde_json::json!({"field": v.field, "detail": v.detail}))
+                    .collect();
+            }
+            Self::RateLimited {
+                retry_after: Some(after),
+                ..
+            } => error["retryAfter"] = after.as_secs().into(),
+            _ => {}
+        }
+        serde_json::json!({ "error": error })
     }
 
     /// The gRPC status code.
@@ -148,10 +222,13 @@ impl Error {
             Self::InvalidArgument { .. } => tonic::Code::InvalidArgument,
             Self::Token(_) | Self::Unauthenticated(_) => tonic::Code::Unauthenticated,
             Self::Forbidden(_) => tonic::Code::PermissionDenied,
-            Self::RateLimited { .. } => tonic::Code::ResourceExhausted,
-            Self::UpstreamStatus { .. } | Self::UpstreamBody { .. } => tonic::Code::Internal,
-            Self::Unavailable { .. } => tonic::Code::Unavailable,
+            Self::RateLimited { .. } | Self::Overloaded(_) => tonic::Code::ResourceExhausted,
+            Self::UpstreamStatus { .. }
+            | Self::UpstreamBody { .. }
+            | Self::UnwalkableTies { .. } => tonic::Code::Internal,
+            Self::Unavailable { .. } | Self::ShuttingDown => tonic::Code::Unavailable,
             Self::Timeout { .. } | Self::DeadlineExceeded => tonic::Code::DeadlineExceeded,
+            Self::BacklogTooLarge { .. } => tonic::Code::FailedPrecondition,
         }
     }
 }

@@ -47,6 +47,53 @@ impl AuditPage {
     }
 }
 
+/// A row as the streaming surfaces need it: parsed, and also the exact JSON text Coder sent,
+/// which NDJSON exports write out unchanged (keys newer Coder versions add included).
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub log: AuditLog,
+    pub raw: Box<RawValue>,
+}
+
+/// A page whose rows are kept as JSON text until each is parsed on its own.
+#[derive(Deserialize)]
+struct RawRows<'a> {
+    #[serde(borrow, deserialize_with = "null_as_default")]
+    audit_logs: Vec<&'a RawValue>,
+    // Required, so that a body that merely has an `audit_logs` key is not taken for a page.
+    #[allow(dead_code, reason = "checked for presence only")]
+    count: i64,
+}
+
+impl Row {
+    /// Appends the row as one NDJSON line: Coder's own JSON text, byte for byte. Coder writes
+    /// compact JSON; should a server ever indent it, the line breaks (which JSON allows only
+    /// between tokens, never inside a string) are dropped so the row stays on one line.
+    pub fn write_ndjson(&self, out: &mut Vec<u8>) {
+        let text = self.raw.get().as_bytes();
+        if text.contains(&b'\n') || text.contains(&b'\r') {
+            out.extend(text.iter().filter(|b| !matches!(b, b'\n' | b'\r')));
+        } else {
+            out.extend_from_slice(text);
+        }
+        out.push(b'\n');
+    }
+
+    /// Parses a page's rows, each kept with its own JSON text.
+    pub fn page_from_json(body: &[u8]) -> Result<Vec<Self>, PageError> {
+        let page: RawRows<'_> = serde_json::from_str(std::str::from_utf8(body)?)?;
+        page.audit_logs
+            .into_iter()
+            .map(|raw| {
+                Ok(Self {
+                    log: serde_json::from_str(raw.get())?,
+                    raw: raw.to_owned(),
+                })
+            })
+            .collect()
+    }
+}
+
 /// One audited event, field for field as Coder sends it.
 #[derive(Debug, Clone, Deserialize)]
 pub struct AuditLog {

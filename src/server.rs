@@ -18,6 +18,7 @@ use hyper_util::{
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
 use tokio::{net::TcpListener, task::JoinSet};
 use tokio_rustls::{TlsAcceptor, rustls};
+use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
@@ -57,13 +58,20 @@ pub fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
+/// How long streams ended at the end of the grace period get to send their final status.
+const STREAM_CLOSE: Duration = Duration::from_secs(1);
+
 /// Serves `router` on `listener` until `shutdown` resolves, then drains for at most `grace`.
+/// Exports and watches (`streams`) run on through the grace period; when it ends they are
+/// told to stop, so their callers get UNAVAILABLE with a cursor to resume from rather than a
+/// cut connection.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()> + Send,
     grace: Duration,
+    streams: CancellationToken,
 ) -> io::Result<()> {
     let graceful = GracefulShutdown::new();
     let builder = auto::Builder::new(TokioExecutor::new());
@@ -115,13 +123,20 @@ pub async fn serve(
         });
     }
     drop(listener);
+    let drained = graceful.shutdown();
+    tokio::pin!(drained);
     tokio::select! {
-        () = graceful.shutdown() => tracing::info!("all connections closed"),
-        () = tokio::time::sleep(grace) => tracing::warn!(
-            grace = %humantime::format_duration(grace),
-            "shutdown grace period over; dropping open connections"
-        ),
+        () = &mut drained => tracing::info!("all connections closed"),
+        () = tokio::time::sleep(grace) => {
+            tracing::warn!(
+                grace = %humantime::format_duration(grace),
+                "shutdown grace period over; ending open streams and dropping open connections"
+            );
+            streams.cancel();
+            let _ = tokio::time::timeout(STREAM_CLOSE, &mut drained).await;
+        }
     }
+    streams.cancel();
     connections.abort_all();
     Ok(())
 }

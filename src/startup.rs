@@ -10,20 +10,21 @@ use axum::{
 };
 use tokio::{net::TcpListener, sync::Semaphore};
 use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
 use tonic_health::server::HealthReporter;
 use tower::Layer as _;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use url::Url;
 
 use crate::{
-    audit::AuditLogs,
+    audit::{AuditLogs, StreamOptions},
     auth::CODER_SESSION_TOKEN,
     config::Config,
     context::{self, CODER_REQUEST_ID, REQUEST_ID, TRACEPARENT},
     demo::{self, DemoConfig},
     graphql::{self, GraphqlOptions},
     grpc::{self, AuditGrpc},
-    health,
+    health, ndjson,
     server::{self, TlsError},
     telemetry,
     upstream::{ClientBuildError, ClientConfig, CoderClient},
@@ -73,6 +74,7 @@ pub fn router(
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
     };
     let http = graphql::router(audit.clone(), &options.graphql)
+        .merge(ndjson::router(audit.clone()))
         .merge(health::router(client.clone()))
         .merge(telemetry::router());
     let audit_service = AuditGrpc::new(audit).into_server(options.grpc_max_message);
@@ -139,6 +141,8 @@ pub struct Application {
     router: Router,
     tls: Option<TlsAcceptor>,
     shutdown_grace: Duration,
+    /// Ends every export and watch when the shutdown grace period is over.
+    closing: CancellationToken,
     upstream: Url,
     demo: bool,
 }
@@ -153,6 +157,9 @@ impl Application {
             let demo_config = DemoConfig {
                 count_cap: (!config.demo_legacy_count).then_some(2000),
                 service_time: config.demo_service_time,
+                rows: config.demo_rows,
+                new_row_every: Some(config.demo_row_interval).filter(|i| !i.is_zero()),
+                shuffle_ties: true,
             };
             let addr = demo::spawn(demo_config).await.map_err(StartupError::Demo)?;
             let url = Url::parse(&format!("http://{addr}/"))
@@ -183,7 +190,16 @@ impl Application {
             (Some(cert), Some(key)) => Some(server::tls_acceptor(cert, key)?),
             _ => None,
         };
-        let audit = AuditLogs::new(client.clone(), config.max_limit);
+        let closing = CancellationToken::new();
+        let audit = AuditLogs::new(
+            client.clone(),
+            config.max_limit,
+            StreamOptions {
+                watch_interval: config.watch_interval,
+                max_watches: usize::try_from(config.max_watches).unwrap_or(usize::MAX),
+                closing: closing.clone(),
+            },
+        );
         let options = RouterOptions {
             graphql: GraphqlOptions {
                 demo_token: demo.then(|| demo::DEMO_TOKEN.to_owned()),
@@ -192,6 +208,12 @@ impl Application {
                 max_depth: config.graphql_max_depth,
                 max_complexity: config.graphql_max_complexity,
                 max_body: config.max_request_body,
+                cors_origins: config.cors_origin.clone(),
+                connection_init_timeout: config.connection_init_timeout,
+                max_subscriptions_per_connection: usize::try_from(
+                    config.max_subscriptions_per_connection,
+                )
+                .unwrap_or(usize::MAX),
             },
             grpc_max_message: config.grpc_max_message,
             max_concurrent_requests: usize::try_from(config.max_concurrent_requests)
@@ -212,6 +234,7 @@ impl Application {
             router,
             tls,
             shutdown_grace: config.shutdown_grace,
+            closing,
             upstream,
             demo,
         })
@@ -252,6 +275,7 @@ impl Application {
             self.tls,
             shutdown,
             self.shutdown_grace,
+            self.closing,
         )
         .await
     }

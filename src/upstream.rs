@@ -21,7 +21,7 @@ use crate::{
     auth::{CODER_SESSION_TOKEN, SessionToken},
     context::{CODER_REQUEST_ID, CallContext, REQUEST_ID, TRACEPARENT},
     error::{Error, UpstreamMessage, Validation},
-    model::AuditPage,
+    model::{AuditPage, PageError, Row},
 };
 
 /// Path of the audit endpoint below a deployment's base URL.
@@ -154,6 +154,29 @@ impl CoderClient {
         call: &CallContext,
         request: PageRequest<'_>,
     ) -> Result<Fetched, Error> {
+        let (page, coder_request_id) = self.fetch(call, request, AuditPage::from_json).await?;
+        Ok(Fetched {
+            page,
+            coder_request_id,
+        })
+    }
+
+    /// Fetches one page as rows that keep Coder's JSON text, for exports and watches; the
+    /// same request, retries and error mapping as [`Self::audit_page`].
+    pub async fn audit_rows(
+        &self,
+        call: &CallContext,
+        request: PageRequest<'_>,
+    ) -> Result<Vec<Row>, Error> {
+        Ok(self.fetch(call, request, Row::page_from_json).await?.0)
+    }
+
+    async fn fetch<T>(
+        &self,
+        call: &CallContext,
+        request: PageRequest<'_>,
+        parse: fn(&[u8]) -> Result<T, PageError>,
+    ) -> Result<(T, Option<String>), Error> {
         let mut url = self.audit_url.clone();
         // Form encoding sends `+` as `%2B`; a literal `+` would reach Coder as a space and
         // split an e-mail address into a bogus free-text term.
@@ -166,14 +189,10 @@ impl CoderClient {
         loop {
             let result = self.attempt(call, url.clone()).await.and_then(|answer| {
                 if answer.status == StatusCode::OK {
-                    let page =
-                        AuditPage::from_json(&answer.body).map_err(|e| Error::UpstreamBody {
-                            reason: call.token.redact(e.to_string()),
-                        })?;
-                    Ok(Fetched {
-                        page,
-                        coder_request_id: answer.coder_request_id,
-                    })
+                    let parsed = parse(&answer.body).map_err(|e| Error::UpstreamBody {
+                        reason: call.token.redact(e.to_string()),
+                    })?;
+                    Ok((parsed, answer.coder_request_id))
                 } else {
                     Err(status_error(&answer, &call.token))
                 }
@@ -316,7 +335,7 @@ impl CoderClient {
 
 /// 50 ms, 100 ms, 200 ms, ... capped at 2 s, with full jitter so that many gateways retrying
 /// the same failure do not arrive together.
-fn backoff(attempt: u32) -> Duration {
+pub(crate) fn backoff(attempt: u32) -> Duration {
     let ceiling = 50_u64.saturating_mul(1 << attempt.min(6)).min(2000);
     Duration::from_millis(fastrand::u64(ceiling / 2..=ceiling))
 }

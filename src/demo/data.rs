@@ -13,8 +13,8 @@ use uuid::Uuid;
 
 use crate::model::known;
 
-/// Rows in the demo trail.
-pub(super) const ROWS: usize = 320;
+/// Rows in the default demo trail.
+pub(super) const DEFAULT_ROWS: usize = 320;
 
 pub(super) struct Organization {
     pub id: Uuid,
@@ -34,6 +34,7 @@ pub(super) struct User {
 
 /// One row plus the columns Coder filters on.
 pub(super) struct Row {
+    pub id: Uuid,
     pub time: DateTime<Utc>,
     pub request_id: Uuid,
     pub resource_id: Uuid,
@@ -604,20 +605,50 @@ fn draft(
     draft
 }
 
-/// Builds the demo trail.
-#[allow(
-    clippy::too_many_lines,
-    reason = "the event mix is one readable recipe"
-)]
-pub(super) fn dataset() -> Dataset {
+/// Builds a demo trail of `count` rows, newest first.
+pub(super) fn dataset(count: usize) -> (Dataset, Generator) {
     let mut rng = Rng(0x00C0_DE00_A0D1_7000);
     let organizations = organizations();
     let users = users(&mut rng);
+    let mut generator = Generator { rng };
     let mut time = DateTime::parse_from_rfc3339("2026-04-02T09:15:42.123456Z")
         .map(|t| t.with_timezone(&Utc))
         .unwrap_or_default();
-    let mut rows = Vec::with_capacity(ROWS);
-    for i in 0..ROWS {
+    let mut rows = Vec::with_capacity(count);
+    for i in 0..count {
+        rows.push(generator.event(&organizations, &users, i, &mut time, true));
+    }
+    let dataset = Dataset {
+        organizations,
+        users,
+        rows,
+    };
+    (dataset, generator)
+}
+
+/// Makes events: the same deterministic mix for the initial trail and, continuing the same
+/// sequence (so no id repeats), for the rows a live demo records later.
+pub(super) struct Generator {
+    rng: Rng,
+}
+
+impl Generator {
+    /// The `i`-th event of the mix (the first ones cover every resource type and action),
+    /// recorded at `time`; with `step_back`, first moves `time` back to before the previous
+    /// event (the initial trail is generated newest first).
+    #[allow(
+        clippy::too_many_lines,
+        reason = "the event mix is one readable recipe"
+    )]
+    pub(super) fn event(
+        &mut self,
+        organizations: &[Organization],
+        users: &[User],
+        i: usize,
+        time: &mut DateTime<Utc>,
+        step_back: bool,
+    ) -> Row {
+        let rng = &mut self.rng;
         let (resource_type, action): (&'static str, &'static str) =
             if i < known::RESOURCE_TYPES.len() {
                 let rt = known::RESOURCE_TYPES[i].value;
@@ -653,7 +684,7 @@ pub(super) fn dataset() -> Dataset {
         } else {
             rng.uuid()
         };
-        let mut draft = draft(&mut rng, resource_type, action, resource_id, owner, ok);
+        let mut draft = draft(rng, resource_type, action, resource_id, owner, ok);
         if automatic {
             draft.additional_fields = json!({"automatic_actor": "coder", "automatic_subsystem": rng.pick(&["dormancy", "autostart", "autostop"])});
             draft.build_reason = Some(rng.pick(&["autostart", "autostop", "dormancy"]));
@@ -675,16 +706,17 @@ pub(super) fn dataset() -> Dataset {
         };
 
         // Mostly seconds apart; every 25th row shares its neighbour's time exactly.
-        if i % 25 != 24 {
+        if step_back && i % 25 != 24 {
             let micros = match rng.below(4) {
                 0 => 0,
                 1 => 500_000,
                 2 => rng.below(1000) * 1000,
                 _ => rng.below(1_000_000),
             };
-            time -= Duration::seconds(i64::try_from(30 + rng.below(4000)).unwrap_or(30))
+            *time -= Duration::seconds(i64::try_from(30 + rng.below(4000)).unwrap_or(30))
                 + Duration::microseconds(i64::try_from(micros).unwrap_or(0));
         }
+        let time = *time;
         let (ip, user_agent) = if resource_type == "workspace_build" {
             ("", "")
         } else {
@@ -692,7 +724,8 @@ pub(super) fn dataset() -> Dataset {
         };
 
         let mut row = Map::new();
-        row.insert("id".into(), json!(rng.uuid()));
+        let id = rng.uuid();
+        row.insert("id".into(), json!(id));
         row.insert("request_id".into(), json!(request_id));
         row.insert("time".into(), json!(coder_time(time)));
         row.insert("ip".into(), json!(ip));
@@ -733,7 +766,8 @@ pub(super) fn dataset() -> Dataset {
             actor.map_or(Value::Null, |u| users[u].json.clone()),
         );
 
-        rows.push(Row {
+        Row {
+            id,
             time,
             request_id,
             resource_id,
@@ -747,12 +781,7 @@ pub(super) fn dataset() -> Dataset {
                     || (resource_type == "workspace" && action == "create")
             }),
             json: Value::Object(row),
-        });
-    }
-    Dataset {
-        organizations,
-        users,
-        rows,
+        }
     }
 }
 
@@ -770,8 +799,8 @@ mod tests {
 
     #[test]
     fn covers_every_action_and_resource_type_and_the_tricky_shapes() {
-        let data = dataset();
-        assert_eq!(data.rows.len(), ROWS);
+        let (data, _) = dataset(DEFAULT_ROWS);
+        assert_eq!(data.rows.len(), DEFAULT_ROWS);
         for known::KnownValue { value: action, .. } in known::ACTIONS {
             assert!(data.rows.iter().any(|r| r.action == *action), "{action}");
         }

@@ -12,7 +12,16 @@ mod data;
 pub mod search;
 mod wire;
 
-use std::{io, net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    collections::VecDeque,
+    io,
+    net::SocketAddr,
+    sync::{
+        Arc, Mutex, PoisonError, RwLock,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
 
 use axum::{
     Router,
@@ -43,6 +52,14 @@ pub const DEMO_SUSPENDED_TOKEN: &str = "demosuspnd-DemoSuspendedSecret006";
 /// How the demo behaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DemoConfig {
+    /// Rows in the trail at start.
+    pub rows: usize,
+    /// Records a new row this often (at the top, like real events), so that watches have
+    /// something to show; `None` keeps the trail as it is.
+    pub new_row_every: Option<Duration>,
+    /// Returns rows with equal times in a new random order on every call, as Coder (which
+    /// orders by time alone) may.
+    pub shuffle_ties: bool,
     /// `Some(cap)`: current servers, `count` stops at `cap + 1` and `count_cap` is sent.
     /// `None`: older servers, an exact `count` and no `count_cap`.
     pub count_cap: Option<i64>,
@@ -55,6 +72,9 @@ pub struct DemoConfig {
 impl Default for DemoConfig {
     fn default() -> Self {
         Self {
+            rows: data::DEFAULT_ROWS,
+            new_row_every: None,
+            shuffle_ties: false,
             count_cap: Some(2000),
             service_time: Duration::ZERO,
         }
@@ -77,18 +97,138 @@ struct ApiKey {
 struct Demo {
     config: DemoConfig,
     data: data::Dataset,
-    /// Each row's wire JSON, encoded once.
-    encoded: Vec<Box<[u8]>>,
+    /// Newest first; grows at the front while the demo runs.
+    trail: RwLock<VecDeque<Stored>>,
+    generator: Mutex<data::Generator>,
     keys: Vec<ApiKey>,
+    /// Audit requests answered, for tests that count what the gateway costs Coder.
+    calls: AtomicU64,
+    /// A status every audit request answers with while set, for outage tests.
+    failure: Mutex<Option<(StatusCode, Option<u64>)>>,
+    /// Rows recorded before answering each audit request, for tests of paging under churn.
+    churn: AtomicU64,
+}
+
+/// A row of the trail: the columns filters read, and its wire JSON, encoded once.
+struct Stored {
+    row: data::Row,
+    encoded: Box<[u8]>,
+}
+
+impl Stored {
+    fn new(mut row: data::Row) -> Self {
+        let encoded = wire::to_vec(&std::mem::take(&mut row.json)).into_boxed_slice();
+        Self { row, encoded }
+    }
+}
+
+/// Drives a running demo from a test or from its own clock: records rows, injects failures,
+/// and tells how often the audit endpoint was called.
+#[derive(Clone)]
+pub struct DemoHandle(Arc<Demo>);
+
+impl DemoHandle {
+    /// Records `count` new events at the top of the trail, each newer than every row before
+    /// it; with `tied`, all at exactly the newest existing row's time instead (ties with the
+    /// rows already at the top).
+    pub fn record(&self, count: usize, tied: bool) {
+        self.0.record(count, tied);
+    }
+
+    /// Records `rows` new rows before answering each audit request from now on, those of
+    /// every other request tied with the newest row: the worst Coder can do to a pager.
+    pub fn set_churn(&self, rows: usize) {
+        self.0.churn.store(rows as u64, Ordering::SeqCst);
+    }
+
+    /// Every row's id and time, newest first, as the trail stands (ties in stored order).
+    #[must_use]
+    pub fn snapshot(&self) -> Vec<(String, String)> {
+        self.0
+            .read()
+            .iter()
+            .map(|s| (s.row.id.to_string(), data::coder_time(s.row.time)))
+            .collect()
+    }
+
+    /// Audit requests answered so far.
+    #[must_use]
+    pub fn audit_calls(&self) -> u64 {
+        self.0.calls.load(Ordering::SeqCst)
+    }
+
+    /// Rows in the trail now.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.0.read().len()
+    }
+
+    /// Whether the trail is empty.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Makes every audit request answer `status` (with `Retry-After` when given, as a rate
+    /// limit does) until called again with `None`.
+    pub fn fail_with(&self, failure: Option<(StatusCode, Option<u64>)>) {
+        *self
+            .0
+            .failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = failure;
+    }
+}
+
+impl Demo {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, VecDeque<Stored>> {
+        self.trail.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn record(&self, count: usize, tied: bool) {
+        let mut generator = self
+            .generator
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mut trail = self.trail.write().unwrap_or_else(PoisonError::into_inner);
+        for _ in 0..count {
+            let newest = trail.front().map(|s| s.row.time);
+            let mut time = match newest {
+                Some(newest) if tied => newest,
+                Some(newest) => now().max(newest + chrono::Duration::microseconds(1)),
+                None => now(),
+            };
+            // Index past the initial mix, so live events are the common kinds.
+            let index = trail.len().max(data::DEFAULT_ROWS);
+            let row = generator.event(
+                &self.data.organizations,
+                &self.data.users,
+                index,
+                &mut time,
+                false,
+            );
+            trail.push_front(Stored::new(row));
+        }
+    }
+}
+
+/// Now, at the microsecond precision Coder's database keeps.
+fn now() -> chrono::DateTime<chrono::Utc> {
+    let now = chrono::DateTime::<chrono::Utc>::from(std::time::SystemTime::now());
+    now - chrono::Duration::nanoseconds(i64::from(now.timestamp_subsec_nanos() % 1000))
 }
 
 /// The demo API on its own router, for embedding or for tests.
 pub fn router(config: DemoConfig) -> Router {
-    let data = data::dataset();
-    let encoded = data
-        .rows
-        .iter()
-        .map(|row| wire::to_vec(&row.json).into_boxed_slice())
+    router_with_handle(config).0
+}
+
+/// The demo API and the handle that drives it.
+pub fn router_with_handle(config: DemoConfig) -> (Router, DemoHandle) {
+    let (mut data, generator) = data::dataset(config.rows);
+    let trail: VecDeque<Stored> = std::mem::take(&mut data.rows)
+        .into_iter()
+        .map(Stored::new)
         .collect();
     let platform = data
         .organizations
@@ -142,10 +282,15 @@ pub fn router(config: DemoConfig) -> Router {
     let demo = Arc::new(Demo {
         config,
         data,
-        encoded,
+        trail: RwLock::new(trail),
+        generator: Mutex::new(generator),
         keys,
+        calls: AtomicU64::new(0),
+        failure: Mutex::new(None),
+        churn: AtomicU64::new(0),
     });
-    Router::new()
+    let handle = DemoHandle(demo.clone());
+    let router = Router::new()
         .route("/api/v2/audit", get(audit))
         .route("/api/v2/buildinfo", get(buildinfo))
         .fallback(|| async {
@@ -154,20 +299,37 @@ pub fn router(config: DemoConfig) -> Router {
                 &json!({"message": "Route not found."}),
             )
         })
-        .with_state(demo)
+        .with_state(demo);
+    (router, handle)
 }
 
 /// Serves the demo on a fresh loopback port and returns its address.
 pub async fn spawn(config: DemoConfig) -> io::Result<SocketAddr> {
+    Ok(spawn_with_handle(config).await?.0)
+}
+
+/// Serves the demo on a fresh loopback port; returns its address and its handle. With
+/// [`DemoConfig::new_row_every`], a task records new rows for as long as the demo serves.
+pub async fn spawn_with_handle(config: DemoConfig) -> io::Result<(SocketAddr, DemoHandle)> {
     let listener = TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).await?;
     let addr = listener.local_addr()?;
-    let app = router(config);
+    let (app, handle) = router_with_handle(config);
+    if let Some(every) = config.new_row_every {
+        let recorder = handle.clone();
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            loop {
+                ticks.tick().await;
+                recorder.record(1, false);
+            }
+        });
+    }
     tokio::spawn(async move {
         if let Err(error) = axum::serve(listener, app).await {
             tracing::error!(%error, "demo upstream stopped");
         }
     });
-    Ok(addr)
+    Ok((addr, handle))
 }
 
 fn coder_error(status: StatusCode, body: &Value) -> Response {
@@ -388,8 +550,28 @@ async fn audit(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Response {
+    let call = demo.calls.fetch_add(1, Ordering::SeqCst);
+    let churn = demo.churn.load(Ordering::SeqCst);
+    if churn > 0 {
+        demo.record(usize::try_from(churn).unwrap_or(0), call % 2 == 1);
+    }
     if !demo.config.service_time.is_zero() {
         tokio::time::sleep(demo.config.service_time).await;
+    }
+    let failure = *demo.failure.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some((status, retry_after)) = failure {
+        let message = if status == StatusCode::TOO_MANY_REQUESTS {
+            "You've been rate limited for sending more than 512 requests in 1m0s."
+        } else {
+            "An internal server error occurred."
+        };
+        let mut response = coder_error(status, &json!({ "message": message }));
+        if let Some(seconds) = retry_after
+            && let Ok(value) = HeaderValue::from_str(&seconds.to_string())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        return response;
     }
     let params: Vec<(String, String)> =
         url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
@@ -469,7 +651,8 @@ impl Demo {
             .map(|name| if name == "me" { caller.username } else { name });
         let date_to = filter.date_to.map(data::end_of_day);
 
-        let matching = self.data.rows.iter().enumerate().filter(|(_, row)| {
+        let trail = self.read();
+        let matches = |row: &data::Row| {
             let user = row.user.map(|u| &self.data.users[u]);
             visible_org.is_none_or(|id| row.organization_id == id)
                 && filter.request_id.is_none_or(|id| row.request_id == id)
@@ -504,26 +687,48 @@ impl Demo {
                     .build_reason
                     .as_ref()
                     .is_none_or(|r| row.build_reason == Some(r.as_str()))
-        });
-
+        };
+        let matching: Vec<&Stored> = trail.iter().filter(|s| matches(&s.row)).collect();
         let limit = if limit == 0 {
             100
         } else {
             usize::try_from(limit).unwrap_or(usize::MAX)
         };
-        let offset = usize::try_from(offset).unwrap_or(0);
-        let mut count = 0_i64;
-        let mut body = b"{\"audit_logs\":[".to_vec();
-        let mut first = true;
-        for (position, (index, _)) in matching.enumerate() {
-            if (offset..offset.saturating_add(limit)).contains(&position) {
-                if !std::mem::take(&mut first) {
-                    body.push(b',');
-                }
-                body.extend_from_slice(&self.encoded[index]);
+        let start = usize::try_from(offset).unwrap_or(0).min(matching.len());
+        let end = start.saturating_add(limit).min(matching.len());
+        let mut window: Vec<&Stored> = if self.config.shuffle_ties {
+            // Whole groups of equal times around the window, each in a fresh order.
+            let same = |a: &Stored, b: &Stored| a.row.time == b.row.time;
+            let mut from = start;
+            while from > 0 && from < matching.len() && same(matching[from - 1], matching[from]) {
+                from -= 1;
             }
-            count += 1;
+            let mut to = end;
+            while to > start && to < matching.len() && same(matching[to - 1], matching[to]) {
+                to += 1;
+            }
+            let mut groups = matching[from..to].to_vec();
+            let mut i = 0;
+            while i < groups.len() {
+                let run = groups[i..]
+                    .iter()
+                    .take_while(|s| same(s, groups[i]))
+                    .count();
+                fastrand::shuffle(&mut groups[i..i + run]);
+                i += run;
+            }
+            groups.drain(start - from..end - from).collect()
+        } else {
+            matching[start..end].to_vec()
+        };
+        let mut body = b"{\"audit_logs\":[".to_vec();
+        for (i, stored) in window.drain(..).enumerate() {
+            if i > 0 {
+                body.push(b',');
+            }
+            body.extend_from_slice(&stored.encoded);
         }
+        let mut count = i64::try_from(matching.len()).unwrap_or(i64::MAX);
         if let Some(cap) = self.config.count_cap {
             count = count.min(cap + 1);
         }

@@ -7,31 +7,36 @@
 mod filter;
 mod http;
 mod types;
+mod ws;
 
 use async_graphql::{
-    Context, EmptyMutation, EmptySubscription, ErrorExtensions, Object, Schema, SchemaBuilder,
-    http::GraphiQLSource,
+    Context, EmptyMutation, ErrorExtensions, Object, Schema, SchemaBuilder, http::GraphiQLSource,
 };
-use std::sync::{Arc, Mutex};
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use axum::{
     Extension, Router,
     body::Body,
-    extract::{RawQuery, State},
-    http::{HeaderMap, StatusCode},
+    extract::{FromRequestParts, Request, State, ws::WebSocketUpgrade},
+    http::{HeaderMap, StatusCode, header},
     response::{Html, IntoResponse, Response},
     routing::get,
 };
+use futures_util::Stream;
 
 use crate::{
     audit::{AuditLogQuery, AuditLogs},
     auth::{SessionToken, TokenError},
     context::{CallContext, Protocol, RequestInfo},
     error::Error,
+    watch::WatchRequest,
 };
-pub use types::AuditLogPage;
+pub use types::{AuditLogEvent, AuditLogPage};
 
-pub type GatewaySchema = Schema<Query, EmptyMutation, EmptySubscription>;
+pub type GatewaySchema = Schema<Query, EmptyMutation, Subscription>;
 
 /// The HTTP request being executed: its token (or why there is none), its identity, and a
 /// slot for the id Coder gives the upstream request, returned in the response's extensions.
@@ -96,10 +101,76 @@ impl Query {
     }
 }
 
+pub struct Subscription;
+
+/// The live tail of Coder's audit trail, over WebSocket (`graphql-transport-ws`).
+#[async_graphql::Subscription]
+impl Subscription {
+    /// Rows added to Coder's audit trail after `after` (or from now), oldest first.
+    ///
+    /// Each row comes exactly once, whatever order Coder gives rows with equal times; rows
+    /// recorded during a passing outage of Coder are delivered when it answers again. Send
+    /// the token in the `connection_init` payload (`{"Coder-Session-Token": "<token>"}`):
+    /// browsers cannot set WebSocket headers.
+    async fn audit_log_added(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Coder's search query, as in `auditLogs`.")] q: Option<String>,
+        #[graphql(desc = "Typed constraints, as in `auditLogs`.")] filter: Option<
+            filter::AuditLogFilterInput,
+        >,
+        #[graphql(
+            desc = "Where to start: a `cursor` of an earlier event, or the watch cursor of an export (gRPC `watch_cursor`, NDJSON `X-Watch-Cursor`), issued for the same `q` and `filter`. Omitted means from now."
+        )]
+        after: Option<String>,
+    ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<AuditLogEvent>> + use<>>
+    {
+        let caller = ctx
+            .data_opt::<Caller>()
+            .ok_or_else(|| Error::from(TokenError::Missing).extend())?;
+        let call = CallContext {
+            token: caller.token.clone().map_err(|e| Error::from(e).extend())?,
+            protocol: Protocol::Graphql,
+            info: caller.info.clone(),
+            deadline: None,
+        };
+        let request = WatchRequest {
+            q: q.unwrap_or_default(),
+            filter: filter.map(Into::into).unwrap_or_default(),
+            after,
+            poll_interval: None,
+        };
+        let watch = ctx
+            .data_unchecked::<AuditLogs>()
+            .watch(call, request)
+            .await
+            .map_err(|e| e.extend())?;
+        Ok(futures_util::stream::unfold(
+            Some(watch),
+            |watch| async move {
+                let mut watch = watch?;
+                match watch.next(1).await {
+                    Ok(batch) => {
+                        let row = batch.rows.into_iter().next()?;
+                        Some((
+                            Ok(AuditLogEvent {
+                                cursor: batch.cursor,
+                                row,
+                            }),
+                            Some(watch),
+                        ))
+                    }
+                    Err(error) => Some((Err(error.extend()), None)),
+                }
+            },
+        ))
+    }
+}
+
 /// The schema without runtime data: enough for its SDL.
 #[must_use]
-pub fn schema_builder() -> SchemaBuilder<Query, EmptyMutation, EmptySubscription> {
-    Schema::build(Query, EmptyMutation, EmptySubscription)
+pub fn schema_builder() -> SchemaBuilder<Query, EmptyMutation, Subscription> {
+    Schema::build(Query, EmptyMutation, Subscription)
 }
 
 /// How the GraphQL surface is served.
@@ -113,6 +184,11 @@ pub struct GraphqlOptions {
     pub max_depth: usize,
     pub max_complexity: usize,
     pub max_body: usize,
+    /// Browser origins allowed besides the gateway's own (`--cors-origin`); also checked on
+    /// WebSocket upgrades, which browsers do not subject to CORS.
+    pub cors_origins: Vec<String>,
+    pub connection_init_timeout: Duration,
+    pub max_subscriptions_per_connection: usize,
 }
 
 #[derive(Clone)]
@@ -120,6 +196,8 @@ struct GraphqlState {
     schema: GatewaySchema,
     graphiql: Option<Html<String>>,
     max_body: usize,
+    cors_origins: Arc<[String]>,
+    ws: ws::WsLimits,
 }
 
 /// Routes for `/graphql`.
@@ -127,9 +205,12 @@ pub fn router(audit: AuditLogs, options: &GraphqlOptions) -> Router {
     let graphiql = options.graphiql.then(|| {
         let mut source = GraphiQLSource::build()
             .endpoint("/graphql")
+            .subscription_endpoint("/graphql")
             .title("Coder audit gateway");
         if let Some(token) = &options.demo_token {
-            source = source.header(crate::auth::CODER_SESSION_TOKEN, token);
+            source = source
+                .header(crate::auth::CODER_SESSION_TOKEN, token)
+                .ws_connection_param(crate::auth::CODER_SESSION_TOKEN, token);
         }
         Html(source.finish())
     });
@@ -144,6 +225,11 @@ pub fn router(audit: AuditLogs, options: &GraphqlOptions) -> Router {
         schema: schema.finish(),
         graphiql,
         max_body: options.max_body,
+        cors_origins: options.cors_origins.clone().into(),
+        ws: ws::WsLimits {
+            init_timeout: options.connection_init_timeout,
+            max_subscriptions: options.max_subscriptions_per_connection,
+        },
     };
     Router::new()
         .route("/graphql", get(get_graphql).post(post_graphql))
@@ -160,13 +246,23 @@ async fn post_graphql(
     http::post(&state.schema, &headers, body, state.max_body, caller).await
 }
 
-/// `GraphiQL` for a browser; a query in the URL (GraphQL over HTTP's GET form) is executed.
-async fn get_graphql(
-    State(state): State<GraphqlState>,
-    info: Option<Extension<RequestInfo>>,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> Response {
+/// `GraphiQL` for a browser; a query in the URL (GraphQL over HTTP's GET form) is executed;
+/// a WebSocket upgrade serves subscriptions.
+async fn get_graphql(State(state): State<GraphqlState>, request: Request) -> Response {
+    let (mut parts, _) = request.into_parts();
+    let info = parts.extensions.get::<RequestInfo>().cloned();
+    let headers = parts.headers.clone();
+    if headers
+        .get(header::UPGRADE)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"))
+    {
+        return match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
+            Ok(upgrade) => websocket(state, upgrade, &headers, info),
+            Err(rejection) => rejection.into_response(),
+        };
+    }
+    let query = parts.uri.query().map(str::to_owned);
+    let info = info.map(Extension);
     match (query.filter(|q| !q.is_empty()), state.graphiql) {
         (Some(query), _) => {
             let caller = caller(&headers, info);
@@ -175,6 +271,57 @@ async fn get_graphql(
         (None, Some(graphiql)) => graphiql.into_response(),
         (None, None) => StatusCode::NOT_FOUND.into_response(),
     }
+}
+
+/// Whether a browser page at `origin` may open a WebSocket here: the gateway's own origin
+/// (same host) or one allowed by `--cors-origin`. Clients that are not browsers send no
+/// `Origin` and are not concerned.
+fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    let same_host = origin
+        .split_once("://")
+        .is_some_and(|(_, rest)| Some(rest) == host);
+    same_host
+        || allowed
+            .iter()
+            .any(|a| a == "*" || a.eq_ignore_ascii_case(origin))
+}
+
+fn websocket(
+    state: GraphqlState,
+    upgrade: WebSocketUpgrade,
+    headers: &HeaderMap,
+    info: Option<RequestInfo>,
+) -> Response {
+    if !origin_allowed(headers, &state.cors_origins) {
+        return (
+            StatusCode::FORBIDDEN,
+            "this page's origin may not open a WebSocket here (see --cors-origin)",
+        )
+            .into_response();
+    }
+    let offers_protocol = headers
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|p| p.trim() == ws::PROTOCOL);
+    if !offers_protocol {
+        return (
+            StatusCode::BAD_REQUEST,
+            "offer the WebSocket subprotocol graphql-transport-ws",
+        )
+            .into_response();
+    }
+    let token = SessionToken::from_headers(headers);
+    let info = info.unwrap_or_else(RequestInfo::generate);
+    upgrade
+        .protocols([ws::PROTOCOL])
+        .max_message_size(state.max_body)
+        .on_upgrade(move |socket| ws::serve(socket, state.schema, token, info, state.ws))
 }
 
 fn caller(headers: &HeaderMap, info: Option<Extension<RequestInfo>>) -> Caller {

@@ -95,6 +95,27 @@ impl AuditLogPage {
 
 pub(crate) struct AuditLog<'a>(&'a model::AuditLog);
 
+/// A row delivered by a subscription, with the cursor that resumes right after it.
+pub struct AuditLogEvent {
+    pub(crate) cursor: String,
+    pub(crate) row: std::sync::Arc<model::Row>,
+}
+
+/// A row added to Coder's audit trail.
+#[Object]
+impl AuditLogEvent {
+    /// Opaque; pass it as `after` to resume right after this row, with the same `q` and
+    /// `filter`.
+    async fn cursor(&self) -> &str {
+        &self.cursor
+    }
+
+    /// The row, exactly as Coder recorded it.
+    async fn audit_log(&self) -> AuditLog<'_> {
+        AuditLog(&self.row.log)
+    }
+}
+
 /// One audited event: who did what to which resource, when, from where, and what changed.
 #[Object]
 impl AuditLog<'_> {

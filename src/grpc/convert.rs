@@ -95,7 +95,7 @@ impl From<model::AuditPage> for pb::ListAuditLogsResponse {
     }
 }
 
-fn audit_log(log: model::AuditLog) -> pb::AuditLog {
+pub(super) fn audit_log(log: model::AuditLog) -> pb::AuditLog {
     pb::AuditLog {
         id: log.id,
         request_id: log.request_id,

@@ -1,8 +1,9 @@
 //! The gRPC surface: `coder.audit.v1.AuditService`, generated from `proto/` by `build.rs`.
 //!
 //! A thin adapter: it reads the token from the call's metadata, hands the request to the
-//! shared core and converts the page (see `convert.rs`); errors become statuses through the
-//! one mapping in [`crate::error`].
+//! shared core and converts the rows (see `convert.rs`); exports and watches are the core's
+//! batches as server streams; errors become statuses through the one mapping in
+//! [`crate::error`].
 //!
 //! Rust callers can use the generated client:
 //!
@@ -19,15 +20,21 @@
 
 mod convert;
 
-use std::time::Instant;
+use std::{
+    pin::Pin,
+    time::{Duration, Instant},
+};
 
+use futures_util::Stream;
 use tonic::{Request, Response, Status, metadata::MetadataValue};
 
 use crate::{
-    audit::{AuditLogQuery, AuditLogs},
+    audit::{AuditLogQuery, AuditLogs, DEFAULT_PAGE_SIZE},
     auth::{CODER_SESSION_TOKEN, SessionToken},
     context::{CODER_REQUEST_ID, CallContext, Protocol, RequestInfo, grpc_timeout},
-    error::Error,
+    error::{Error, Validation},
+    export::ExportRequest,
+    watch::WatchRequest,
 };
 
 /// Messages and stubs generated from `proto/coder/audit/v1/audit.proto`.
@@ -68,47 +75,58 @@ impl AuditGrpc {
     }
 }
 
+/// A stream of messages as tonic serves it.
+type MessageStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+
+/// Who is calling and until when, from the call's metadata.
+fn call_context<T>(request: &Request<T>) -> Result<CallContext, Status> {
+    let received = Instant::now();
+    let metadata = request.metadata();
+    let token = SessionToken::from_credentials(
+        metadata
+            .get(CODER_SESSION_TOKEN)
+            .map(tonic::metadata::MetadataValue::as_bytes),
+        metadata
+            .get("authorization")
+            .map(tonic::metadata::MetadataValue::as_bytes),
+    )
+    .map_err(Error::from)?;
+    // tonic's own server enforces `grpc-timeout`; this gateway is served by hyper
+    // directly, so the deadline is read here and enforced by the core.
+    let deadline = metadata
+        .get("grpc-timeout")
+        .and_then(|v| v.to_str().ok())
+        .and_then(grpc_timeout)
+        .map(|timeout| received + timeout);
+    let info = request
+        .extensions()
+        .get::<RequestInfo>()
+        .cloned()
+        .unwrap_or_else(RequestInfo::generate);
+    Ok(CallContext {
+        token,
+        protocol: Protocol::Grpc,
+        info,
+        deadline,
+    })
+}
+
 #[tonic::async_trait]
 impl pb::audit_service_server::AuditService for AuditGrpc {
+    type ExportAuditLogsStream = MessageStream<pb::ExportAuditLogsResponse>;
+    type WatchAuditLogsStream = MessageStream<pb::WatchAuditLogsResponse>;
+
     async fn list_audit_logs(
         &self,
         request: Request<pb::ListAuditLogsRequest>,
     ) -> Result<Response<pb::ListAuditLogsResponse>, Status> {
-        let received = Instant::now();
-        let metadata = request.metadata();
-        let token = SessionToken::from_credentials(
-            metadata
-                .get(CODER_SESSION_TOKEN)
-                .map(tonic::metadata::MetadataValue::as_bytes),
-            metadata
-                .get("authorization")
-                .map(tonic::metadata::MetadataValue::as_bytes),
-        )
-        .map_err(Error::from)?;
-        // tonic's own server enforces `grpc-timeout`; this gateway is served by hyper
-        // directly, so the deadline is read here and enforced by the core.
-        let deadline = metadata
-            .get("grpc-timeout")
-            .and_then(|v| v.to_str().ok())
-            .and_then(grpc_timeout)
-            .map(|timeout| received + timeout);
-        let info = request
-            .extensions()
-            .get::<RequestInfo>()
-            .cloned()
-            .unwrap_or_else(RequestInfo::generate);
+        let call = call_context(&request)?;
         let message = request.into_inner();
         let query = AuditLogQuery {
             q: message.q,
             filter: convert::filter(message.filter)?,
             limit: message.limit,
             offset: message.offset,
-        };
-        let call = CallContext {
-            token,
-            protocol: Protocol::Grpc,
-            info,
-            deadline,
         };
         let fetched = self.audit.list(&call, &query).await?;
         let mut response = Response::new(pb::ListAuditLogsResponse::from(fetched.page));
@@ -119,5 +137,101 @@ impl pb::audit_service_server::AuditService for AuditGrpc {
             response.metadata_mut().insert(CODER_REQUEST_ID, id);
         }
         Ok(response)
+    }
+
+    async fn export_audit_logs(
+        &self,
+        request: Request<pb::ExportAuditLogsRequest>,
+    ) -> Result<Response<Self::ExportAuditLogsStream>, Status> {
+        let call = call_context(&request)?;
+        let message = request.into_inner();
+        let export = self
+            .audit
+            .export(
+                call,
+                ExportRequest {
+                    q: message.q,
+                    filter: convert::filter(message.filter)?,
+                    page_size: message.page_size,
+                    after: Some(message.after),
+                },
+            )
+            .await?;
+        let watch_cursor = export.watch_cursor().to_string();
+        // Each message is read from Coder only when tonic asks for it, that is once the
+        // previous one is on its way; dropping the stream (a cancelled call) drops the read.
+        let stream = futures_util::stream::unfold(Some(export), move |export| {
+            let watch_cursor = watch_cursor.clone();
+            async move {
+                let mut export = export?;
+                match export.next().await {
+                    Ok(Some(batch)) => Some((
+                        Ok(pb::ExportAuditLogsResponse {
+                            audit_logs: batch
+                                .rows
+                                .into_iter()
+                                .map(|row| convert::audit_log(row.log))
+                                .collect(),
+                            cursor: batch.cursor,
+                            watch_cursor,
+                        }),
+                        Some(export),
+                    )),
+                    Ok(None) => None,
+                    Err(error) => Some((Err(Status::from(error)), None)),
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(stream)))
+    }
+
+    async fn watch_audit_logs(
+        &self,
+        request: Request<pb::WatchAuditLogsRequest>,
+    ) -> Result<Response<Self::WatchAuditLogsStream>, Status> {
+        let call = call_context(&request)?;
+        let message = request.into_inner();
+        let poll_interval = match message.poll_interval {
+            None => None,
+            Some(interval) => Some(Duration::try_from(interval).map_err(|_| {
+                Error::invalid(vec![Validation::new(
+                    "poll_interval",
+                    "poll_interval must be a positive duration",
+                )])
+            })?),
+        };
+        let watch = self
+            .audit
+            .watch(
+                call,
+                WatchRequest {
+                    q: message.q,
+                    filter: convert::filter(message.filter)?,
+                    after: Some(message.after),
+                    poll_interval,
+                },
+            )
+            .await?;
+        let stream = futures_util::stream::unfold(Some(watch), |watch| async move {
+            let mut watch = watch?;
+            match watch
+                .next(usize::try_from(DEFAULT_PAGE_SIZE).unwrap_or(100))
+                .await
+            {
+                Ok(batch) => Some((
+                    Ok(pb::WatchAuditLogsResponse {
+                        audit_logs: batch
+                            .rows
+                            .iter()
+                            .map(|row| convert::audit_log(row.log.clone()))
+                            .collect(),
+                        cursor: batch.cursor,
+                    }),
+                    Some(watch),
+                )),
+                Err(error) => Some((Err(Status::from(error)), None)),
+            }
+        });
+        Ok(Response::new(Box::pin(stream)))
     }
 }

@@ -17,4 +17,5 @@ mod helpers;
 mod operations;
 #[cfg(feature = "otel")]
 mod otlp;
+mod streams;
 mod surface;

@@ -713,6 +713,7 @@ async fn tls_serving_and_a_private_upstream_ca() {
         Some(acceptor),
         std::future::pending(),
         Duration::from_secs(1),
+        tokio_util::sync::CancellationToken::new(),
     ));
     let coder = format!("https://localhost:{coder_port}");
 

@@ -1,0 +1,349 @@
+//! Positions in Coder's audit trail, and the opaque cursors that carry them between calls.
+//!
+//! Coder orders rows by `time` alone, so no offset names a row for long: rows recorded
+//! meanwhile push every offset down, and rows with equal times come back in any order. A
+//! position is therefore a time plus the rows *at exactly that time* already delivered, named
+//! by a 64-bit hash of their ids: that is enough to tell, for any row Coder returns later,
+//! whether it is on this side of the position or the other, whatever the order of ties.
+//!
+//! A cursor is that position (two of them for an export: how far it got, and where it began)
+//! bound to the compiled `q` by a hash, in a small versioned binary form with a checksum,
+//! written as unpadded base64url. It carries no token and no row content, only times and
+//! hashes, and it is not a secret: a forged cursor can only move its own caller's position.
+
+use std::collections::HashSet;
+
+use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
+
+use crate::model::{AuditLog, Timestamp};
+
+const VERSION: u8 = 1;
+const EXPORT: u8 = 1;
+const WATCH: u8 = 2;
+/// More tied rows than any cursor should carry; a larger count means a corrupt cursor.
+const MAX_SEEN: usize = 1 << 16;
+
+/// A row's place in Coder's order: its time as (seconds, nanoseconds).
+pub type Instant = (i64, u32);
+
+/// The instant of a timestamp, for ordering.
+#[must_use]
+pub fn instant(time: &Timestamp) -> Instant {
+    (time.seconds(), time.nanos())
+}
+
+/// A stable 64-bit FNV-1a hash: cursors must decode to the same meaning in every process
+/// and every version, which `std`'s randomly keyed hasher does not promise.
+#[must_use]
+pub fn fnv64(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
+        (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// A point in the trail: the rows at `at` whose ids hash into `seen` are on the near side;
+/// `at: None` is before the oldest row (an empty trail had nothing to see).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Position {
+    pub at: Option<Instant>,
+    pub seen: HashSet<u64>,
+}
+
+impl Position {
+    /// Whether `row` is newer than this position: what a watch still has to deliver.
+    #[must_use]
+    pub fn is_before(&self, row: &AuditLog) -> bool {
+        match self.at {
+            None => true,
+            Some(at) => {
+                let time = instant(&row.time);
+                time > at || (time == at && !self.seen.contains(&fnv64(row.id.as_bytes())))
+            }
+        }
+    }
+
+    /// Whether `row` is older than this position: what an export still has to deliver.
+    /// `at: None` here means nothing was delivered yet.
+    #[must_use]
+    pub fn is_after(&self, row: &AuditLog) -> bool {
+        match self.at {
+            None => true,
+            Some(at) => {
+                let time = instant(&row.time);
+                time < at || (time == at && !self.seen.contains(&fnv64(row.id.as_bytes())))
+            }
+        }
+    }
+
+    /// Moves the position onto `row`, which must be delivered next in this position's
+    /// direction: a new time starts a new set of ties.
+    pub fn advance(&mut self, row: &AuditLog) {
+        let time = instant(&row.time);
+        if self.at != Some(time) {
+            self.at = Some(time);
+            self.seen.clear();
+        }
+        self.seen.insert(fnv64(row.id.as_bytes()));
+    }
+
+    fn write(&self, out: &mut Vec<u8>) {
+        match self.at {
+            None => out.push(0),
+            Some((seconds, nanos)) => {
+                out.push(1);
+                out.extend_from_slice(&seconds.to_be_bytes());
+                out.extend_from_slice(&nanos.to_be_bytes());
+                write_varint(out, self.seen.len() as u64);
+                let mut seen: Vec<u64> = self.seen.iter().copied().collect();
+                seen.sort_unstable();
+                for hash in seen {
+                    out.extend_from_slice(&hash.to_be_bytes());
+                }
+            }
+        }
+    }
+
+    fn read(input: &mut Reader) -> Option<Self> {
+        match input.byte()? {
+            0 => Some(Self::default()),
+            1 => {
+                let seconds = i64::from_be_bytes(input.array()?);
+                let nanos = u32::from_be_bytes(input.array()?);
+                if nanos >= 1_000_000_000 {
+                    return None;
+                }
+                let count = usize::try_from(input.varint()?).ok()?;
+                if count > MAX_SEEN {
+                    return None;
+                }
+                let mut seen = HashSet::with_capacity(count);
+                for _ in 0..count {
+                    seen.insert(u64::from_be_bytes(input.array()?));
+                }
+                Some(Self {
+                    at: Some((seconds, nanos)),
+                    seen,
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Where an export stands: `next` is the oldest delivered position, `offset` a lower bound
+/// of where Coder's order reaches it (a hint that saves paging from the top again), and
+/// `start` where the export began, from which a watch continues.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportCursor {
+    pub next: Position,
+    pub offset: u32,
+    pub start: Position,
+}
+
+/// Why a cursor was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum CursorError {
+    #[error("the cursor is malformed: it was not issued by this gateway, or was cut or changed")]
+    Malformed,
+    #[error("the cursor belongs to another `q` or filter than this request's")]
+    OtherQuery,
+    #[error("the cursor is an export's; pass a `watchCursor` or a watch's cursor")]
+    ExportForWatch,
+    #[error("the cursor is a watch's; pass the `cursor` of an export message")]
+    WatchForExport,
+}
+
+/// Encodes a watch position bound to the compiled `q`.
+#[must_use]
+pub fn encode_watch(q: &str, position: &Position) -> String {
+    let mut out = header(WATCH, q);
+    position.write(&mut out);
+    finish(out)
+}
+
+/// Encodes an export's progress bound to the compiled `q`.
+#[must_use]
+pub fn encode_export(q: &str, cursor: &ExportCursor) -> String {
+    let mut out = header(EXPORT, q);
+    cursor.next.write(&mut out);
+    write_varint(&mut out, u64::from(cursor.offset));
+    cursor.start.write(&mut out);
+    finish(out)
+}
+
+pub fn decode_watch(q: &str, text: &str) -> Result<Position, CursorError> {
+    let mut input = open(q, text, WATCH)?;
+    let position = Position::read(&mut input).ok_or(CursorError::Malformed)?;
+    input.end()?;
+    Ok(position)
+}
+
+pub fn decode_export(q: &str, text: &str) -> Result<ExportCursor, CursorError> {
+    let mut input = open(q, text, EXPORT)?;
+    let next = Position::read(&mut input).ok_or(CursorError::Malformed)?;
+    let offset = input
+        .varint()
+        .and_then(|o| u32::try_from(o).ok())
+        .ok_or(CursorError::Malformed)?;
+    let start = Position::read(&mut input).ok_or(CursorError::Malformed)?;
+    input.end()?;
+    Ok(ExportCursor {
+        next,
+        offset,
+        start,
+    })
+}
+
+fn header(kind: u8, q: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64);
+    out.push(VERSION);
+    out.push(kind);
+    out.extend_from_slice(&fnv64(q.as_bytes()).to_be_bytes());
+    out
+}
+
+fn finish(mut out: Vec<u8>) -> String {
+    let check = checksum(&out);
+    out.extend_from_slice(&check);
+    URL_SAFE_NO_PAD.encode(out)
+}
+
+fn checksum(bytes: &[u8]) -> [u8; 4] {
+    let [a, b, c, d, ..] = fnv64(bytes).to_be_bytes();
+    [a, b, c, d]
+}
+
+/// Checks the checksum, version, kind and `q` binding, and returns the reader at the body.
+fn open(q: &str, text: &str, kind: u8) -> Result<Reader, CursorError> {
+    let bytes = URL_SAFE_NO_PAD
+        .decode(text.trim())
+        .map_err(|_| CursorError::Malformed)?;
+    let Some((body, check)) = bytes.split_last_chunk::<4>() else {
+        return Err(CursorError::Malformed);
+    };
+    if checksum(body) != *check || body.len() < 10 || body[0] != VERSION {
+        return Err(CursorError::Malformed);
+    }
+    match (body[1], kind) {
+        (k, want) if k == want => {}
+        (EXPORT, WATCH) => return Err(CursorError::ExportForWatch),
+        (WATCH, EXPORT) => return Err(CursorError::WatchForExport),
+        _ => return Err(CursorError::Malformed),
+    }
+    if body[2..10] != fnv64(q.as_bytes()).to_be_bytes() {
+        return Err(CursorError::OtherQuery);
+    }
+    Ok(Reader {
+        bytes: body[10..].to_vec(),
+        at: 0,
+    })
+}
+
+fn write_varint(out: &mut Vec<u8>, mut value: u64) {
+    while value >= 0x80 {
+        out.push(u8::try_from(value & 0x7f).unwrap_or(0) | 0x80);
+        value >>= 7;
+    }
+    out.push(u8::try_from(value).unwrap_or(0));
+}
+
+struct Reader {
+    bytes: Vec<u8>,
+    at: usize,
+}
+
+impl Reader {
+    fn byte(&mut self) -> Option<u8> {
+        let b = *self.bytes.get(self.at)?;
+        self.at += 1;
+        Some(b)
+    }
+
+    fn array<const N: usize>(&mut self) -> Option<[u8; N]> {
+        let slice = self.bytes.get(self.at..self.at + N)?;
+        self.at += N;
+        slice.try_into().ok()
+    }
+
+    fn varint(&mut self) -> Option<u64> {
+        let mut value = 0_u64;
+        for shift in (0..64).step_by(7) {
+            let b = self.byte()?;
+            value |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Some(value);
+            }
+        }
+        None
+    }
+
+    fn end(&self) -> Result<(), CursorError> {
+        if self.at == self.bytes.len() {
+            Ok(())
+        } else {
+            Err(CursorError::Malformed)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn position(at: Option<Instant>, ids: &[&str]) -> Position {
+        Position {
+            at,
+            seen: ids.iter().map(|id| fnv64(id.as_bytes())).collect(),
+        }
+    }
+
+    #[test]
+    fn cursors_round_trip_and_stay_bound_to_their_query() {
+        let watch = position(Some((1_775_000_000, 123_456_000)), &["a", "b"]);
+        let text = encode_watch("action:login", &watch);
+        assert!(text.len() < 64, "{text}");
+        assert_eq!(decode_watch("action:login", &text), Ok(watch.clone()));
+        assert_eq!(
+            decode_watch("action:logout", &text),
+            Err(CursorError::OtherQuery)
+        );
+        assert_eq!(
+            decode_export("action:login", &text),
+            Err(CursorError::WatchForExport)
+        );
+
+        let export = ExportCursor {
+            next: position(Some((-62_135_596_800, 0)), &["c"]),
+            offset: 4097,
+            start: position(None, &[]),
+        };
+        let text = encode_export("", &export);
+        assert_eq!(decode_export("", &text), Ok(export));
+        assert_eq!(decode_watch("", &text), Err(CursorError::ExportForWatch));
+    }
+
+    #[test]
+    fn damaged_cursors_are_malformed_never_a_panic() {
+        let text = encode_watch("q", &position(Some((1, 2)), &["x"]));
+        for bad in [
+            String::new(),
+            "!!!".to_owned(),
+            text[..text.len() - 2].to_owned(),
+            format!("{text}A"),
+            text.replace(&text[3..4], if &text[3..4] == "A" { "B" } else { "A" }),
+        ] {
+            assert_eq!(
+                decode_watch("q", &bad),
+                Err(CursorError::Malformed),
+                "{bad:?}"
+            );
+        }
+        // A well-formed frame around nonsense: a count of seen ids far beyond what follows.
+        let mut body = header(WATCH, "q");
+        body.extend_from_slice(&[1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0xff, 0xff, 0x03]);
+        assert_eq!(
+            decode_watch("q", &finish(body)),
+            Err(CursorError::Malformed)
+        );
+    }
+}

@@ -1,0 +1,150 @@
+//! The export as NDJSON over plain HTTP, for curl, scripts and log shippers:
+//! `GET /audit-logs/export?q=…&page_size=…&after=…` with the caller's token header.
+//!
+//! Each line is a row exactly as Coder sent it (Coder's own `snake_case` JSON, keys newer than
+//! this gateway included), newest first; the export's watch cursor is in `X-Watch-Cursor`.
+//! An error before the first byte is the usual status with a JSON body; an error after it
+//! ends the body with one `{"error":{…}}` line and aborts the response without its final
+//! chunk, so a client sees a failed transfer, never a silently short file.
+
+use axum::{
+    Extension, Router,
+    body::{Body, Bytes},
+    extract::{RawQuery, State},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+
+use crate::{
+    audit::AuditLogs,
+    auth::SessionToken,
+    context::{CallContext, Protocol, RequestInfo},
+    error::{Error, Validation},
+    export::ExportRequest,
+};
+
+/// The path of the NDJSON export.
+pub const EXPORT_PATH: &str = "/audit-logs/export";
+/// The response header that carries the watch cursor of the export's start.
+pub const WATCH_CURSOR: &str = "x-watch-cursor";
+
+/// Routes for the NDJSON export.
+pub fn router(audit: AuditLogs) -> Router {
+    Router::new()
+        .route(EXPORT_PATH, get(export))
+        .with_state(audit)
+}
+
+/// A plain-HTTP error: its status and the JSON body of [`Error::to_json`].
+fn error_response(error: &Error) -> Response {
+    let status = StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::BAD_GATEWAY);
+    let mut response = (status, error.to_json().to_string()).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    response
+}
+
+/// Where the body stream stands.
+enum Stage {
+    Running(Box<crate::export::Export>),
+    Failed(Error),
+    Done,
+}
+
+/// The request's parameters: `q`, `page_size` and `after`, each at most once.
+fn request(query: Option<&str>) -> Result<ExportRequest, Error> {
+    let mut request = ExportRequest::default();
+    let mut seen = Vec::new();
+    let mut errors = Vec::new();
+    for (key, value) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        if seen.contains(&key) {
+            errors.push(Validation::new(
+                key.as_ref(),
+                format!("{key} is given more than once"),
+            ));
+            continue;
+        }
+        match key.as_ref() {
+            "q" => request.q = value.into_owned(),
+            "after" => request.after = Some(value.into_owned()),
+            "page_size" => match value.parse() {
+                Ok(size) => request.page_size = size,
+                Err(_) => errors.push(Validation::new(
+                    "page_size",
+                    format!("page_size must be a 32-bit integer, got {value:?}"),
+                )),
+            },
+            other => errors.push(Validation::new(
+                other,
+                format!("{other:?} is not a parameter of this endpoint (q, page_size, after)"),
+            )),
+        }
+        seen.push(key);
+    }
+    if errors.is_empty() {
+        Ok(request)
+    } else {
+        Err(Error::invalid(errors))
+    }
+}
+
+async fn export(
+    State(audit): State<AuditLogs>,
+    info: Option<Extension<RequestInfo>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let started = async {
+        let request = request(query.as_deref())?;
+        let call = CallContext {
+            token: SessionToken::from_headers(&headers)?,
+            protocol: Protocol::Http,
+            info: info.map_or_else(RequestInfo::generate, |Extension(info)| info),
+            deadline: None,
+        };
+        audit.export(call, request).await
+    };
+    let export = match started.await {
+        Ok(export) => export,
+        Err(error) => return error_response(&error),
+    };
+    let watch_cursor = HeaderValue::from_str(export.watch_cursor()).ok();
+    // A batch is written only when hyper asks for more, so a slow reader holds the export.
+    // After an error line the stream yields an error, so hyper aborts the response instead
+    // of finishing it cleanly.
+    let body = futures_util::stream::unfold(Stage::Running(Box::new(export)), |stage| async move {
+        match stage {
+            Stage::Running(mut export) => match export.next().await {
+                Ok(Some(batch)) => {
+                    let mut bytes = Vec::with_capacity(batch.rows.len() * 2048);
+                    for row in &batch.rows {
+                        row.write_ndjson(&mut bytes);
+                    }
+                    Some((Ok(Bytes::from(bytes)), Stage::Running(export)))
+                }
+                Ok(None) => None,
+                Err(error) => {
+                    tracing::warn!(code = error.graphql_code(), %error, "NDJSON export failed midway");
+                    let mut line = error.to_json().to_string().into_bytes();
+                    line.push(b'\n');
+                    Some((Ok(Bytes::from(line)), Stage::Failed(error)))
+                }
+            },
+            Stage::Failed(error) => Some((Err(std::io::Error::other(error)), Stage::Done)),
+            Stage::Done => None,
+        }
+    });
+    let mut response = Response::new(Body::from_stream(body));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-ndjson"),
+    );
+    if let Some(cursor) = watch_cursor {
+        headers.insert(WATCH_CURSOR, cursor);
+    }
+    response
+}
