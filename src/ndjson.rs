@@ -47,6 +47,9 @@ fn error_response(error: &Error) -> Response {
     response
 }
 
+/// How long the error line gets to reach the socket before the response is aborted.
+const FLUSH_PAUSE: std::time::Duration = std::time::Duration::from_millis(20);
+
 /// Where the body stream stands.
 enum Stage {
     Running(Box<crate::export::Export>),
@@ -133,7 +136,11 @@ async fn export(
                     Some((Ok(Bytes::from(line)), Stage::Failed(error)))
                 }
             },
-            Stage::Failed(error) => Some((Err(std::io::Error::other(error)), Stage::Done)),
+            Stage::Failed(error) => {
+                // Pending once first, so hyper flushes the error line before it aborts.
+                tokio::time::sleep(FLUSH_PAUSE).await;
+                Some((Err(std::io::Error::other(error)), Stage::Done))
+            }
             Stage::Done => None,
         }
     });

@@ -14,6 +14,7 @@ mod fidelity;
 mod filters;
 mod forwarding;
 mod helpers;
+mod live;
 mod operations;
 #[cfg(feature = "otel")]
 mod otlp;

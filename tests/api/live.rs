@@ -1,0 +1,406 @@
+//! The other two surfaces of exports and watches: the `auditLogAdded` subscription over a
+//! real graphql-transport-ws client (tokio-tungstenite), and the NDJSON export over plain
+//! HTTP streaming.
+
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use coder_audit_gateway::{
+    demo::{self, DEMO_MEMBER_TOKEN, DEMO_TOKEN, DemoConfig, DemoHandle},
+    grpc::pb,
+};
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
+
+use crate::helpers::{Gateway, gateway, http, upstream_page};
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn live_gateway(extra: &[&str]) -> (Gateway, String, DemoHandle) {
+    let (addr, handle) = demo::spawn_with_handle(DemoConfig {
+        shuffle_ties: true,
+        ..DemoConfig::default()
+    })
+    .await
+    .expect("demo starts");
+    let upstream = format!("http://{addr}");
+    let mut args = vec!["--watch-interval", "200ms"];
+    args.extend_from_slice(extra);
+    (gateway(&upstream, &args).await, upstream, handle)
+}
+
+/// A WebSocket on `/graphql` speaking graphql-transport-ws, with extra upgrade headers.
+async fn connect(gateway: &Gateway, headers: &[(&str, &str)]) -> Socket {
+    let mut request = format!("ws://{}/graphql", gateway.addr)
+        .into_client_request()
+        .expect("request");
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        "graphql-transport-ws".parse().expect("header"),
+    );
+    for (name, value) in headers {
+        request.headers_mut().insert(
+            axum::http::HeaderName::from_bytes(name.as_bytes()).expect("name"),
+            value.parse().expect("header"),
+        );
+    }
+    let (socket, response) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("upgrade");
+    assert_eq!(
+        response.headers()["sec-websocket-protocol"],
+        "graphql-transport-ws"
+    );
+    socket
+}
+
+async fn send(socket: &mut Socket, message: Value) {
+    socket
+        .send(Message::Text(message.to_string().into()))
+        .await
+        .expect("send");
+}
+
+/// The next protocol message (pings answered on the way).
+async fn receive(socket: &mut Socket) -> Value {
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(30), socket.next())
+            .await
+            .expect("a message in time")
+            .expect("open")
+            .expect("valid frame");
+        match message {
+            Message::Text(text) => {
+                let value: Value = serde_json::from_str(&text).expect("JSON");
+                if value["type"] == "ping" {
+                    send(socket, json!({"type": "pong"})).await;
+                    continue;
+                }
+                return value;
+            }
+            Message::Close(frame) => return json!({"closed": frame.map(|f| u16::from(f.code))}),
+            _ => {}
+        }
+    }
+}
+
+async fn init(socket: &mut Socket, payload: Value) {
+    send(
+        socket,
+        json!({"type": "connection_init", "payload": payload}),
+    )
+    .await;
+    assert_eq!(receive(socket).await["type"], "connection_ack");
+}
+
+const SUBSCRIPTION: &str = "subscription($q: String, $after: String) { auditLogAdded(q: $q, after: $after) { cursor auditLog { id time action user { username } } } }";
+
+async fn subscribe(socket: &mut Socket, id: &str, variables: Value) {
+    send(
+        socket,
+        json!({"type": "subscribe", "id": id, "payload": {"query": SUBSCRIPTION, "variables": variables}}),
+    )
+    .await;
+}
+
+/// The ids of the `n` newest rows, oldest first, as the demo recorded them.
+fn newest(handle: &DemoHandle, n: usize) -> Vec<String> {
+    handle
+        .snapshot()
+        .into_iter()
+        .take(n)
+        .rev()
+        .map(|(id, _)| id)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_subscription_streams_new_rows_and_resumes_from_its_cursor() {
+    let (gateway, _, handle) = live_gateway(&[]).await;
+    let mut socket = connect(&gateway, &[]).await;
+    init(&mut socket, json!({"Coder-Session-Token": DEMO_TOKEN})).await;
+    send(&mut socket, json!({"type": "ping"})).await;
+    assert_eq!(receive(&mut socket).await["type"], "pong");
+    subscribe(&mut socket, "a", json!({})).await;
+    // The watch is established once Coder has been asked where "now" is.
+    let calls = handle.audit_calls();
+    while handle.audit_calls() == calls {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    handle.record(3, false);
+    let expected = newest(&handle, 3);
+    let mut cursor = String::new();
+    for id in &expected {
+        let message = receive(&mut socket).await;
+        assert_eq!(message["type"], "next", "{message}");
+        assert_eq!(message["id"], "a");
+        let event = &message["payload"]["data"]["auditLogAdded"];
+        assert_eq!(event["auditLog"]["id"], id.as_str());
+        cursor = event["cursor"].as_str().expect("cursor").to_owned();
+    }
+    send(&mut socket, json!({"type": "complete", "id": "a"})).await;
+
+    // Resume after the last event: exactly the rows recorded since.
+    handle.record(2, true);
+    let expected = newest(&handle, 2);
+    subscribe(&mut socket, "b", json!({"after": cursor})).await;
+    let mut got = Vec::new();
+    for _ in 0..2 {
+        let message = receive(&mut socket).await;
+        assert_eq!(message["id"], "b", "{message}");
+        got.push(
+            message["payload"]["data"]["auditLogAdded"]["auditLog"]["id"]
+                .as_str()
+                .expect("id")
+                .to_owned(),
+        );
+    }
+    got.sort();
+    let mut expected = expected;
+    expected.sort();
+    assert_eq!(got, expected);
+}
+
+#[tokio::test]
+async fn the_token_may_come_from_the_upgrade_headers_and_an_export_cursor_from_grpc() {
+    let (gateway, _, handle) = live_gateway(&[]).await;
+    let mut request = tonic::Request::new(pb::ExportAuditLogsRequest::default());
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {DEMO_TOKEN}").parse().expect("metadata"),
+    );
+    let mut export = gateway
+        .grpc()
+        .await
+        .export_audit_logs(request)
+        .await
+        .expect("export")
+        .into_inner();
+    let watch_cursor = export
+        .message()
+        .await
+        .expect("message")
+        .expect("first message")
+        .watch_cursor;
+    handle.record(1, false);
+    let expected = newest(&handle, 1);
+
+    let mut socket = connect(
+        &gateway,
+        &[("authorization", &format!("Bearer {DEMO_TOKEN}"))],
+    )
+    .await;
+    init(&mut socket, json!({})).await;
+    subscribe(&mut socket, "1", json!({"after": watch_cursor})).await;
+    let message = receive(&mut socket).await;
+    assert_eq!(
+        message["payload"]["data"]["auditLogAdded"]["auditLog"]["id"],
+        expected[0].as_str(),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn refusals_are_error_messages_with_codes() {
+    let (gateway, _, _) = live_gateway(&["--max-subscriptions-per-connection", "1"]).await;
+    let mut socket = connect(&gateway, &[]).await;
+    init(&mut socket, json!({})).await;
+    subscribe(&mut socket, "1", json!({})).await;
+    let message = receive(&mut socket).await;
+    assert_eq!(message["type"], "error", "{message}");
+    assert_eq!(message["id"], "1");
+    assert_eq!(
+        message["payload"][0]["extensions"]["code"],
+        "UNAUTHENTICATED"
+    );
+
+    let mut socket = connect(&gateway, &[]).await;
+    init(
+        &mut socket,
+        json!({"coder-session-token": DEMO_MEMBER_TOKEN}),
+    )
+    .await;
+    subscribe(&mut socket, "1", json!({})).await;
+    let message = receive(&mut socket).await;
+    assert_eq!(
+        message["payload"][0]["extensions"]["code"], "FORBIDDEN",
+        "{message}"
+    );
+
+    let mut socket = connect(&gateway, &[]).await;
+    init(
+        &mut socket,
+        json!({"Authorization": format!("Bearer {DEMO_TOKEN}")}),
+    )
+    .await;
+    subscribe(&mut socket, "1", json!({"q": "foo:bar"})).await;
+    let message = receive(&mut socket).await;
+    assert_eq!(
+        message["payload"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{message}"
+    );
+    subscribe(&mut socket, "2", json!({"after": "garbage"})).await;
+    let message = receive(&mut socket).await;
+    assert_eq!(
+        message["payload"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{message}"
+    );
+
+    // One subscription per connection here: the second is refused, the first goes on.
+    subscribe(&mut socket, "3", json!({})).await;
+    subscribe(&mut socket, "4", json!({})).await;
+    let message = receive(&mut socket).await;
+    assert_eq!(message["id"], "4", "{message}");
+    assert_eq!(
+        message["payload"][0]["extensions"]["code"],
+        "TOO_MANY_SUBSCRIPTIONS"
+    );
+    // A second subscriber with a live id breaks the protocol: 4409.
+    subscribe(&mut socket, "3", json!({})).await;
+    assert_eq!(receive(&mut socket).await["closed"], 4409);
+}
+
+#[tokio::test]
+async fn connections_are_bounded_in_time_and_origin() {
+    let (gateway, _, _) = live_gateway(&["--connection-init-timeout", "200ms"]).await;
+    let mut socket = connect(&gateway, &[]).await;
+    assert_eq!(receive(&mut socket).await["closed"], 4408);
+
+    let mut request = format!("ws://{}/graphql", gateway.addr)
+        .into_client_request()
+        .expect("request");
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        "graphql-transport-ws".parse().expect("header"),
+    );
+    request
+        .headers_mut()
+        .insert("origin", "https://evil.example".parse().expect("header"));
+    let error = tokio_tungstenite::connect_async(request)
+        .await
+        .expect_err("refused");
+    match error {
+        tokio_tungstenite::tungstenite::Error::Http(response) => {
+            assert_eq!(response.status(), StatusCode::FORBIDDEN);
+        }
+        other => panic!("{other}"),
+    }
+}
+
+/// Reads the rest of a body; false when the transfer broke off.
+async fn drain(response: &mut reqwest::Response, body: &mut Vec<u8>) -> bool {
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+            Ok(None) => return true,
+            Err(_) => return false,
+        }
+    }
+}
+
+/// The NDJSON response's status and headers, its body as received, and whether the
+/// transfer ended cleanly.
+async fn ndjson(
+    gateway: &Gateway,
+    query: &str,
+    token: &str,
+) -> (StatusCode, reqwest::header::HeaderMap, Vec<u8>, bool) {
+    let response = http()
+        .get(format!("http://{}/audit-logs/export?{query}", gateway.addr))
+        .header("coder-session-token", token)
+        .send()
+        .await
+        .expect("answers");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let mut response = response;
+    let mut body = Vec::new();
+    let clean = drain(&mut response, &mut body).await;
+    (status, headers, body, clean)
+}
+
+#[tokio::test]
+async fn the_ndjson_export_is_each_row_as_coder_sent_it() {
+    let (gateway, upstream, _) = live_gateway(&[]).await;
+    let (status, headers, body, clean) = ndjson(&gateway, "page_size=40&q=", DEMO_TOKEN).await;
+    assert!(clean);
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["content-type"], "application/x-ndjson");
+    assert!(!headers["x-watch-cursor"].is_empty());
+    let text = String::from_utf8(body).expect("UTF-8");
+    let lines: Vec<&str> = text.lines().collect();
+    // The demo's whole trail, byte for byte as Coder wrote each row (Go's \u003c escapes).
+    let raw = http()
+        .get(format!("{upstream}/api/v2/audit?limit=1000"))
+        .header("coder-session-token", DEMO_TOKEN)
+        .send()
+        .await
+        .expect("upstream")
+        .text()
+        .await
+        .expect("text");
+    let page = upstream_page(&upstream, DEMO_TOKEN, "", 1000, 0).await;
+    assert_eq!(
+        lines.len(),
+        page["audit_logs"].as_array().expect("rows").len()
+    );
+    for line in &lines {
+        assert!(raw.contains(line), "not Coder's bytes: {line}");
+        let row: Value = serde_json::from_str(line).expect("JSON line");
+        assert!(row["id"].is_string());
+    }
+    assert!(
+        lines.iter().any(|l| l.contains("\\u003c")),
+        "Go's escapes kept"
+    );
+}
+
+#[tokio::test]
+async fn ndjson_errors_before_and_after_the_first_byte() {
+    let (addr, handle) = demo::spawn_with_handle(DemoConfig {
+        rows: 4000,
+        ..DemoConfig::default()
+    })
+    .await
+    .expect("demo");
+    let gateway = gateway(&format!("http://{addr}"), &[]).await;
+    let (status, _, body, _) = ndjson(&gateway, "", "").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let error: Value = serde_json::from_slice(&body).expect("JSON error");
+    assert_eq!(error["error"]["code"], "UNAUTHENTICATED");
+    let (status, _, body, _) = ndjson(&gateway, "q=foo:bar", DEMO_TOKEN).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let error: Value = serde_json::from_slice(&body).expect("JSON error");
+    assert_eq!(error["error"]["code"], "BAD_USER_INPUT");
+    assert_eq!(error["error"]["validations"][0]["field"], "foo");
+    let (status, _, _, _) = ndjson(&gateway, "page_size=ten", DEMO_TOKEN).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // Coder fails midway: the body ends with an error line and the transfer fails.
+    let response = http()
+        .get(format!(
+            "http://{}/audit-logs/export?page_size=10",
+            gateway.addr
+        ))
+        .header("coder-session-token", DEMO_TOKEN)
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut response = response;
+    let mut body = response
+        .chunk()
+        .await
+        .expect("bytes")
+        .expect("a chunk")
+        .to_vec();
+    handle.fail_with(Some((StatusCode::INTERNAL_SERVER_ERROR, None)));
+    let clean = drain(&mut response, &mut body).await;
+    assert!(!clean, "a failed export must not look complete");
+    let text = String::from_utf8(body).expect("UTF-8");
+    let last: Value = serde_json::from_str(text.lines().last().expect("a line")).expect("JSON");
+    assert_eq!(last["error"]["code"], "UPSTREAM_ERROR", "{last}");
+    assert!(text.lines().count() < 4000);
+}
