@@ -3,7 +3,7 @@
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
-use clap::{Parser, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use url::Url;
 
 /// GraphQL and gRPC gateway over Coder's audit log API.
@@ -14,6 +14,10 @@ use url::Url;
 #[derive(Debug, Clone, Parser)]
 #[command(name = "coder-audit-gateway", version)]
 pub struct Config {
+    /// Run as a client instead of serving.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Address to serve GraphQL, gRPC and gRPC-Web on (HTTP/1.1 and HTTP/2, clear text unless --tls-cert is given); port 0 picks a free port.
     #[arg(long, env = "GATEWAY_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
@@ -136,6 +140,47 @@ pub struct Config {
     pub demo_service_time: Duration,
 }
 
+/// What the binary does besides serving.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Write Coder's audit trail (or what matches --q) as NDJSON, straight from Coder,
+    /// newest first: one line per row exactly as Coder sent it. The token comes from
+    /// `CODER_SESSION_TOKEN`, as for Coder's own CLI.
+    Export(ExportArgs),
+}
+
+/// The `export` subcommand.
+#[derive(Debug, Clone, Args)]
+pub struct ExportArgs {
+    /// Base URL of the Coder deployment, e.g. `https://coder.example.com`.
+    #[arg(long, env = "CODER_URL")]
+    pub coder_url: Url,
+
+    /// Coder's search query, e.g. `action:login date_from:2026-01-01`; empty exports everything.
+    #[arg(long, env = "GATEWAY_EXPORT_Q", default_value = "")]
+    pub q: String,
+
+    /// File to write; standard output when omitted.
+    #[arg(long, short, env = "GATEWAY_EXPORT_OUTPUT")]
+    pub output: Option<PathBuf>,
+
+    /// Continue an interrupted export in --output (same --q) without gaps or duplicates.
+    #[arg(long, requires = "output", env = "GATEWAY_EXPORT_RESUME")]
+    pub resume: bool,
+
+    /// Rows per call to Coder.
+    #[arg(long, env = "GATEWAY_EXPORT_PAGE_SIZE", default_value_t = 100, value_parser = clap::value_parser!(i32).range(1..=10_000))]
+    pub page_size: i32,
+
+    /// Extra CA certificate (PEM) to trust for the Coder URL.
+    #[arg(long, env = "GATEWAY_CODER_CA_CERT")]
+    pub coder_ca_cert: Option<PathBuf>,
+
+    /// Time limit for each call to Coder.
+    #[arg(long, env = "GATEWAY_UPSTREAM_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub upstream_timeout: Duration,
+}
+
 /// A watch interval: at least 100 ms, so no caller can make the gateway hammer Coder.
 fn parse_interval(text: &str) -> Result<Duration, String> {
     let interval = humantime::parse_duration(text).map_err(|e| e.to_string())?;
@@ -164,7 +209,11 @@ mod tests {
     fn every_option_has_an_env_var_and_help() {
         let command = Config::command();
         command.clone().debug_assert();
-        for arg in command.get_arguments() {
+        let export = command
+            .find_subcommand("export")
+            .expect("export subcommand")
+            .clone();
+        for arg in command.get_arguments().chain(export.get_arguments()) {
             if matches!(arg.get_id().as_str(), "help" | "version") {
                 continue;
             }

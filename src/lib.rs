@@ -25,6 +25,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod cli;
 pub mod config;
 pub mod context;
 pub mod cursor;

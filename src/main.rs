@@ -1,10 +1,12 @@
-//! The `coder-audit-gateway` binary: parse configuration, start logging, serve until a signal.
+//! The `coder-audit-gateway` binary: parse configuration, start logging, serve until a signal;
+//! or, as `coder-audit-gateway export`, write the audit trail to a file as a client.
 
 use std::process::ExitCode;
 
 use clap::Parser;
 use coder_audit_gateway::{
-    config::Config,
+    cli,
+    config::{Command, Config},
     demo,
     startup::{Application, shutdown_signal},
     telemetry,
@@ -18,6 +20,22 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> ExitCode {
     let config = Config::parse();
+    if let Some(Command::Export(args)) = &config.command {
+        return match cli::export(args).await {
+            Ok(summary) => {
+                eprintln!(
+                    "exported {}; watch from where it began with after={}",
+                    cli::status(summary.rows, summary.elapsed),
+                    summary.watch_cursor
+                );
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("error: {error}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let _telemetry = match telemetry::init(&config) {
         Ok(telemetry) => telemetry,
         Err(error) => {

@@ -539,3 +539,38 @@ async fn watches_refuse_export_cursors_and_more_than_max_watches() {
         .expect_err("third watch");
     assert_eq!(status.code(), Code::ResourceExhausted);
 }
+
+#[tokio::test]
+async fn on_shutdown_open_watches_end_with_unavailable_after_the_grace_period() {
+    let (mut child, _, addr) = crate::helpers::start_binary(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--shutdown-grace",
+        "1s",
+        "--demo-row-interval",
+        "0s",
+    ]);
+    let mut client =
+        pb::audit_service_client::AuditServiceClient::connect(format!("http://{addr}"))
+            .await
+            .expect("connects");
+    let mut watch = client
+        .watch_audit_logs(authed(pb::WatchAuditLogsRequest::default(), DEMO_TOKEN))
+        .await
+        .expect("watch starts")
+        .into_inner();
+    let status = tokio::task::spawn_blocking(move || crate::helpers::terminate(&mut child))
+        .await
+        .expect("join");
+    assert!(status.success(), "{status:?}");
+    let ended = tokio::time::timeout(Duration::from_secs(30), watch.message())
+        .await
+        .expect("ends in time")
+        .expect_err("the watch ends with a status");
+    assert_eq!(ended.code(), Code::Unavailable, "{ended:?}");
+    assert!(
+        ended.message().contains("shutting down"),
+        "{}",
+        ended.message()
+    );
+}
