@@ -15,7 +15,7 @@ use std::collections::HashSet;
 
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 
-use crate::model::{AuditLog, Timestamp};
+use crate::model::{Row, Timestamp};
 
 const VERSION: u8 = 1;
 const EXPORT: u8 = 1;
@@ -52,7 +52,7 @@ pub struct Position {
 impl Position {
     /// Whether `row` is newer than this position: what a watch still has to deliver.
     #[must_use]
-    pub fn is_before(&self, row: &AuditLog) -> bool {
+    pub fn is_before(&self, row: &Row) -> bool {
         match self.at {
             None => true,
             Some(at) => {
@@ -65,7 +65,7 @@ impl Position {
     /// Whether `row` is older than this position: what an export still has to deliver.
     /// `at: None` here means nothing was delivered yet.
     #[must_use]
-    pub fn is_after(&self, row: &AuditLog) -> bool {
+    pub fn is_after(&self, row: &Row) -> bool {
         match self.at {
             None => true,
             Some(at) => {
@@ -77,7 +77,7 @@ impl Position {
 
     /// Moves the position onto `row`, which must be delivered next in this position's
     /// direction: a new time starts a new set of ties.
-    pub fn advance(&mut self, row: &AuditLog) {
+    pub fn advance(&mut self, row: &Row) {
         let time = instant(&row.time);
         if self.at != Some(time) {
             self.at = Some(time);

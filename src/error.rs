@@ -175,6 +175,14 @@ impl Error {
         }
     }
 
+    /// A row of a page that parsed as JSON but is not an audit row.
+    #[must_use]
+    pub fn bad_row(reason: &str) -> Self {
+        Self::UpstreamBody {
+            reason: format!("a row is not an audit log entry: {reason}"),
+        }
+    }
+
     /// The HTTP status of a plain-HTTP answer (the NDJSON export).
     #[must_use]
     pub fn http_status(&self) -> u16 {

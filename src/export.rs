@@ -115,7 +115,7 @@ impl Walker {
             failures = 0;
             if self.offset > 0 {
                 let anchored = match (rows.first(), self.next.at) {
-                    (Some(first), Some(at)) => instant(&first.log.time) > at,
+                    (Some(first), Some(at)) => instant(&first.time) > at,
                     _ => false,
                 };
                 if !anchored {
@@ -127,14 +127,19 @@ impl Walker {
                     continue;
                 }
             }
-            let full = rows.len() >= usize::try_from(self.limit).unwrap_or(usize::MAX);
+            // A short page is the end of the trail, unless it was asked for more than 100
+            // rows and holds 100: a Coder that caps pages at 100 without saying so must not
+            // end an export early.
+            let full = rows.len() >= usize::try_from(self.limit).unwrap_or(usize::MAX)
+                || (self.limit > DEFAULT_PAGE_SIZE
+                    && rows.len() >= usize::try_from(DEFAULT_PAGE_SIZE).unwrap_or(100));
             let mut next = self.next.clone();
             let keep: Vec<bool> = rows
                 .iter()
                 .map(|row| {
-                    let fresh = next.is_after(&row.log);
+                    let fresh = next.is_after(row);
                     if fresh {
-                        next.advance(&row.log);
+                        next.advance(row);
                     }
                     fresh
                 })
@@ -142,16 +147,13 @@ impl Walker {
             // The next page starts on the last row strictly newer than the new position.
             let anchor = next
                 .at
-                .and_then(|at| rows.iter().rposition(|row| instant(&row.log.time) > at));
+                .and_then(|at| rows.iter().rposition(|row| instant(&row.time) > at));
             if full && anchor.is_none_or(|i| i == 0) {
                 // A page of ties and nothing newer after the anchor: no page of this size
                 // can get past them, so read the same place again with a larger one.
                 if self.limit >= MAX_TIE_PAGE {
                     return Err(Error::UnwalkableTies {
-                        time: rows
-                            .last()
-                            .map(|r| r.log.time.to_string())
-                            .unwrap_or_default(),
+                        time: rows.last().map(|r| r.time.to_string()).unwrap_or_default(),
                         limit: MAX_TIE_PAGE,
                     });
                 }
@@ -271,11 +273,11 @@ impl Export {
             // The walker delivers a whole group of ties before moving past it, so the first
             // page holds every row at the newest time.
             if let Some(newest) = export.first.as_ref().and_then(|rows| rows.first()) {
-                let at = instant(&newest.log.time);
+                let at = instant(&newest.time);
                 let mut position = Position::default();
                 for row in export.first.iter().flatten() {
-                    if instant(&row.log.time) == at {
-                        position.advance(&row.log);
+                    if instant(&row.time) == at {
+                        position.advance(row);
                     }
                 }
                 export.start = position;
@@ -316,6 +318,51 @@ impl Export {
     }
 }
 
+/// An export that reads the next page from Coder while the previous one is being sent: the
+/// upstream's latency overlaps the encoding and the client's reading instead of adding to
+/// them. At most one batch waits ready, so a slow reader still holds the export within about
+/// two pages; a dropped `Prefetched` (a gone client) cancels the read in flight at once.
+#[derive(Debug)]
+pub struct Prefetched {
+    batches: tokio::sync::mpsc::Receiver<Result<ExportBatch, Error>>,
+}
+
+impl Prefetched {
+    /// The next batch, as [`Export::next`].
+    pub async fn next(&mut self) -> Result<Option<ExportBatch>, Error> {
+        self.batches.recv().await.transpose()
+    }
+}
+
+impl Export {
+    /// Runs the export ahead of its reader by one batch; see [`Prefetched`].
+    #[must_use]
+    pub fn prefetch(mut self) -> Prefetched {
+        let (tx, batches) = tokio::sync::mpsc::channel(1);
+        tokio::spawn(async move {
+            loop {
+                let next = tokio::select! {
+                    () = tx.closed() => return,
+                    next = self.next() => next,
+                };
+                let last = !matches!(next, Ok(Some(_)));
+                match next.transpose() {
+                    Some(item) => {
+                        if tx.send(item).await.is_err() {
+                            return;
+                        }
+                    }
+                    None => return,
+                }
+                if last {
+                    return;
+                }
+            }
+        });
+        Prefetched { batches }
+    }
+}
+
 /// Rows newer than `from`, oldest first: a walk from the top that stops at `from`. Holds the
 /// whole backlog, so it refuses one larger than `max_rows`.
 pub(crate) async fn rows_since(
@@ -336,9 +383,9 @@ pub(crate) async fn rows_since(
     while let Some(rows) = walker.next_page(call).await? {
         let mut reached = false;
         for row in rows {
-            if from.is_before(&row.log) {
+            if from.is_before(&row) {
                 newer.push(row);
-            } else if from.at.is_some_and(|at| instant(&row.log.time) < at) {
+            } else if from.at.is_some_and(|at| instant(&row.time) < at) {
                 reached = true;
             }
         }

@@ -47,12 +47,23 @@ impl AuditPage {
     }
 }
 
-/// A row as the streaming surfaces need it: parsed, and also the exact JSON text Coder sent,
-/// which NDJSON exports write out unchanged (keys newer Coder versions add included).
-#[derive(Debug, Clone)]
+/// A row as the streaming surfaces need it: the exact JSON text Coder sent (which NDJSON
+/// exports write out unchanged, keys newer Coder versions add included), the two keys that
+/// place it in Coder's order, and the full row, parsed only when a surface asks for it and
+/// then once, however many watches share the row.
+#[derive(Debug)]
 pub struct Row {
-    pub log: AuditLog,
     pub raw: Box<RawValue>,
+    pub id: String,
+    pub time: Timestamp,
+    log: std::sync::OnceLock<Result<AuditLog, String>>,
+}
+
+/// The keys of a row that place it in Coder's order.
+#[derive(Deserialize)]
+struct RowKey {
+    id: String,
+    time: Timestamp,
 }
 
 /// A page whose rows are kept as JSON text until each is parsed on its own.
@@ -66,6 +77,40 @@ struct RawRows<'a> {
 }
 
 impl Row {
+    /// Parses a page's rows, each kept with its own JSON text; only `id` and `time` are
+    /// read now.
+    pub fn page_from_json(body: &[u8]) -> Result<Vec<Self>, PageError> {
+        let page: RawRows<'_> = serde_json::from_str(std::str::from_utf8(body)?)?;
+        page.audit_logs
+            .into_iter()
+            .map(|raw| {
+                let key: RowKey = serde_json::from_str(raw.get())?;
+                Ok(Self {
+                    raw: raw.to_owned(),
+                    id: key.id,
+                    time: key.time,
+                    log: std::sync::OnceLock::new(),
+                })
+            })
+            .collect()
+    }
+
+    /// The whole row, parsed on first use. An error names what Coder sent wrong.
+    pub fn log(&self) -> Result<&AuditLog, &str> {
+        self.log
+            .get_or_init(|| serde_json::from_str(self.raw.get()).map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(String::as_str)
+    }
+
+    /// The whole row, owned: what an export that owns its rows converts without a copy.
+    pub fn into_log(self) -> Result<AuditLog, String> {
+        match self.log.into_inner() {
+            Some(parsed) => parsed,
+            None => serde_json::from_str(self.raw.get()).map_err(|e| e.to_string()),
+        }
+    }
+
     /// Appends the row as one NDJSON line: Coder's own JSON text, byte for byte. Coder writes
     /// compact JSON; should a server ever indent it, the line breaks (which JSON allows only
     /// between tokens, never inside a string) are dropped so the row stays on one line.
@@ -77,20 +122,6 @@ impl Row {
             out.extend_from_slice(text);
         }
         out.push(b'\n');
-    }
-
-    /// Parses a page's rows, each kept with its own JSON text.
-    pub fn page_from_json(body: &[u8]) -> Result<Vec<Self>, PageError> {
-        let page: RawRows<'_> = serde_json::from_str(std::str::from_utf8(body)?)?;
-        page.audit_logs
-            .into_iter()
-            .map(|raw| {
-                Ok(Self {
-                    log: serde_json::from_str(raw.get())?,
-                    raw: raw.to_owned(),
-                })
-            })
-            .collect()
     }
 }
 

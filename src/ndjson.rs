@@ -52,7 +52,7 @@ const FLUSH_PAUSE: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// Where the body stream stands.
 enum Stage {
-    Running(Box<crate::export::Export>),
+    Running(crate::export::Prefetched),
     Failed(Error),
     Done,
 }
@@ -115,35 +115,39 @@ async fn export(
         Err(error) => return error_response(&error),
     };
     let watch_cursor = HeaderValue::from_str(export.watch_cursor()).ok();
-    // A batch is written only when hyper asks for more, so a slow reader holds the export.
+    // One batch is read ahead while hyper writes the previous one; a slow reader holds the
+    // export there.
     // After an error line the stream yields an error, so hyper aborts the response instead
     // of finishing it cleanly.
-    let body = futures_util::stream::unfold(Stage::Running(Box::new(export)), |stage| async move {
-        match stage {
-            Stage::Running(mut export) => match export.next().await {
-                Ok(Some(batch)) => {
-                    let mut bytes = Vec::with_capacity(batch.rows.len() * 2048);
-                    for row in &batch.rows {
-                        row.write_ndjson(&mut bytes);
+    let body = futures_util::stream::unfold(
+        Stage::Running(export.prefetch()),
+        |stage| async move {
+            match stage {
+                Stage::Running(mut export) => match export.next().await {
+                    Ok(Some(batch)) => {
+                        let mut bytes = Vec::with_capacity(batch.rows.len() * 2048);
+                        for row in &batch.rows {
+                            row.write_ndjson(&mut bytes);
+                        }
+                        Some((Ok(Bytes::from(bytes)), Stage::Running(export)))
                     }
-                    Some((Ok(Bytes::from(bytes)), Stage::Running(export)))
+                    Ok(None) => None,
+                    Err(error) => {
+                        tracing::warn!(code = error.graphql_code(), %error, "NDJSON export failed midway");
+                        let mut line = error.to_json().to_string().into_bytes();
+                        line.push(b'\n');
+                        Some((Ok(Bytes::from(line)), Stage::Failed(error)))
+                    }
+                },
+                Stage::Failed(error) => {
+                    // Pending once first, so hyper flushes the error line before it aborts.
+                    tokio::time::sleep(FLUSH_PAUSE).await;
+                    Some((Err(std::io::Error::other(error)), Stage::Done))
                 }
-                Ok(None) => None,
-                Err(error) => {
-                    tracing::warn!(code = error.graphql_code(), %error, "NDJSON export failed midway");
-                    let mut line = error.to_json().to_string().into_bytes();
-                    line.push(b'\n');
-                    Some((Ok(Bytes::from(line)), Stage::Failed(error)))
-                }
-            },
-            Stage::Failed(error) => {
-                // Pending once first, so hyper flushes the error line before it aborts.
-                tokio::time::sleep(FLUSH_PAUSE).await;
-                Some((Err(std::io::Error::other(error)), Stage::Done))
+                Stage::Done => None,
             }
-            Stage::Done => None,
-        }
-    });
+        },
+    );
     let mut response = Response::new(Body::from_stream(body));
     let headers = response.headers_mut();
     headers.insert(

@@ -65,11 +65,22 @@ pub(crate) struct Watches {
     next_id: std::sync::atomic::AtomicU64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// The whole token is part of the key, so it must never be printed.
+#[derive(Clone, PartialEq, Eq, Hash)]
 struct PollerKey {
     token: Vec<u8>,
     q: String,
     interval: Duration,
+}
+
+impl std::fmt::Debug for PollerKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PollerKey")
+            .field("token", &"[redacted]")
+            .field("q", &self.q)
+            .field("interval", &self.interval)
+            .finish()
+    }
 }
 
 #[derive(Debug)]
@@ -258,8 +269,8 @@ impl Watch {
     }
 
     fn queue(&mut self, row: Arc<Row>) {
-        if self.queued.is_before(&row.log) {
-            self.queued.advance(&row.log);
+        if self.queued.is_before(&row) {
+            self.queued.advance(&row);
             self.pending.push_back(row);
         }
     }
@@ -272,7 +283,7 @@ impl Watch {
                 let take = self.pending.len().min(max.max(1));
                 let rows: Vec<Arc<Row>> = self.pending.drain(..take).collect();
                 for row in &rows {
-                    self.delivered.advance(&row.log);
+                    self.delivered.advance(row);
                 }
                 metrics::counter!("gateway_watch_rows_delivered_total", "protocol" => self.call.protocol.as_str())
                     .increment(rows.len() as u64);
@@ -329,12 +340,12 @@ async fn top(audit: &AuditLogs, call: &CallContext, q: &str) -> Result<Position,
     );
     let mut position = Position::default();
     if let Some(rows) = walker.next_page(call).await? {
-        let newest = rows.first().map(|r| cursor::instant(&r.log.time));
+        let newest = rows.first().map(|r| cursor::instant(&r.time));
         for row in rows
             .iter()
-            .take_while(|r| Some(cursor::instant(&r.log.time)) == newest)
+            .take_while(|r| Some(cursor::instant(&r.time)) == newest)
         {
-            position.advance(&row.log);
+            position.advance(row);
         }
     }
     Ok(position)
@@ -376,7 +387,7 @@ async fn poll(
                     continue;
                 }
                 for row in &rows {
-                    position.advance(&row.log);
+                    position.advance(row);
                 }
                 let _ = tx.send(Arc::new(Event::Rows(
                     rows.into_iter().map(Arc::new).collect(),

@@ -111,8 +111,11 @@ impl AuditLogEvent {
     }
 
     /// The row, exactly as Coder recorded it.
-    async fn audit_log(&self) -> AuditLog<'_> {
-        AuditLog(&self.row.log)
+    #[allow(clippy::unused_async, reason = "async-graphql resolvers must be async")]
+    async fn audit_log(&self) -> async_graphql::Result<AuditLog<'_>> {
+        self.row.log().map(AuditLog).map_err(|reason| {
+            async_graphql::ErrorExtensions::extend(&crate::error::Error::bad_row(reason))
+        })
     }
 }
 

@@ -158,25 +158,35 @@ impl pb::audit_service_server::AuditService for AuditGrpc {
             )
             .await?;
         let watch_cursor = export.watch_cursor().to_string();
-        // Each message is read from Coder only when tonic asks for it, that is once the
-        // previous one is on its way; dropping the stream (a cancelled call) drops the read.
-        let stream = futures_util::stream::unfold(Some(export), move |export| {
+        // One page is read ahead while tonic sends the previous one; dropping the stream (a
+        // cancelled call) cancels the read.
+        let stream = futures_util::stream::unfold(Some(export.prefetch()), move |export| {
             let watch_cursor = watch_cursor.clone();
             async move {
                 let mut export = export?;
                 match export.next().await {
-                    Ok(Some(batch)) => Some((
-                        Ok(pb::ExportAuditLogsResponse {
-                            audit_logs: batch
-                                .rows
-                                .into_iter()
-                                .map(|row| convert::audit_log(row.log))
-                                .collect(),
-                            cursor: batch.cursor,
-                            watch_cursor,
-                        }),
-                        Some(export),
-                    )),
+                    Ok(Some(batch)) => {
+                        let rows: Result<Vec<_>, Error> = batch
+                            .rows
+                            .into_iter()
+                            .map(|row| {
+                                row.into_log()
+                                    .map(convert::audit_log)
+                                    .map_err(|reason| Error::bad_row(&reason))
+                            })
+                            .collect();
+                        Some(match rows {
+                            Ok(audit_logs) => (
+                                Ok(pb::ExportAuditLogsResponse {
+                                    audit_logs,
+                                    cursor: batch.cursor,
+                                    watch_cursor,
+                                }),
+                                Some(export),
+                            ),
+                            Err(error) => (Err(Status::from(error)), None),
+                        })
+                    }
                     Ok(None) => None,
                     Err(error) => Some((Err(Status::from(error)), None)),
                 }
@@ -218,17 +228,27 @@ impl pb::audit_service_server::AuditService for AuditGrpc {
                 .next(usize::try_from(DEFAULT_PAGE_SIZE).unwrap_or(100))
                 .await
             {
-                Ok(batch) => Some((
-                    Ok(pb::WatchAuditLogsResponse {
-                        audit_logs: batch
-                            .rows
-                            .iter()
-                            .map(|row| convert::audit_log(row.log.clone()))
-                            .collect(),
-                        cursor: batch.cursor,
-                    }),
-                    Some(watch),
-                )),
+                Ok(batch) => {
+                    let rows: Result<Vec<_>, Error> = batch
+                        .rows
+                        .iter()
+                        .map(|row| {
+                            row.log()
+                                .map(|log| convert::audit_log(log.clone()))
+                                .map_err(Error::bad_row)
+                        })
+                        .collect();
+                    Some(match rows {
+                        Ok(audit_logs) => (
+                            Ok(pb::WatchAuditLogsResponse {
+                                audit_logs,
+                                cursor: batch.cursor,
+                            }),
+                            Some(watch),
+                        ),
+                        Err(error) => (Err(Status::from(error)), None),
+                    })
+                }
                 Err(error) => Some((Err(Status::from(error)), None)),
             }
         });

@@ -118,7 +118,7 @@ proptest! {
             let mut messages = 0;
             let mut resume_cursor = None;
             while let Some(batch) = export.next().await.expect("export batch") {
-                delivered.extend(batch.rows.iter().map(|r| (r.log.id.clone(), r.log.time.to_string())));
+                delivered.extend(batch.rows.iter().map(|r| (r.id.clone(), r.time.to_string())));
                 messages += 1;
                 if messages == resume_after + 1 {
                     resume_cursor = Some((batch.cursor.clone(), delivered.len()));
@@ -134,7 +134,7 @@ proptest! {
                     .expect("resume starts");
                 let mut rest = delivered[..before].to_vec();
                 while let Some(batch) = resumed.next().await.expect("resumed batch") {
-                    rest.extend(batch.rows.iter().map(|r| (r.log.id.clone(), r.log.time.to_string())));
+                    rest.extend(batch.rows.iter().map(|r| (r.id.clone(), r.time.to_string())));
                 }
                 assert_exact(&rest, &at_start);
             }
@@ -150,7 +150,7 @@ proptest! {
             let mut watched = Vec::new();
             while watched.len() < recorded.len() {
                 let batch = tokio::time::timeout(Duration::from_secs(30), watch.next(1000)).await.expect("rows in time").expect("watch batch");
-                watched.extend(batch.rows.iter().map(|r| (r.log.id.clone(), r.log.time.to_string())));
+                watched.extend(batch.rows.iter().map(|r| (r.id.clone(), r.time.to_string())));
             }
             assert_same_ids(&ids(&watched), &ids(&recorded));
             assert_eq!(ids(&watched).len(), watched.len(), "a row was watched twice");
@@ -573,4 +573,18 @@ async fn on_shutdown_open_watches_end_with_unavailable_after_the_grace_period() 
         "{}",
         ended.message()
     );
+}
+
+#[tokio::test]
+async fn no_token_is_printed_with_the_core_that_holds_its_poller() {
+    let (upstream, _handle) = churning_demo(20).await;
+    let audit = core(&upstream, Duration::from_millis(200));
+    let watch = audit
+        .watch(call(DEMO_TOKEN), WatchRequest::default())
+        .await
+        .expect("watch starts");
+    let secret = DEMO_TOKEN.split_once('-').expect("two parts").1;
+    for printed in [format!("{audit:?}"), format!("{watch:?}")] {
+        assert!(!printed.contains(secret), "{printed}");
+    }
 }
