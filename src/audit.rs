@@ -137,19 +137,9 @@ impl AuditLogs {
         call: &CallContext,
         request: PageRequest<'_>,
     ) -> Result<Vec<Row>, Error> {
-        let fetch = async {
-            match call.deadline {
-                Some(deadline) => {
-                    tokio::time::timeout_at(deadline.into(), self.client.audit_rows(call, request))
-                        .await
-                        .unwrap_or(Err(Error::DeadlineExceeded))
-                }
-                None => self.client.audit_rows(call, request).await,
-            }
-        };
         tokio::select! {
             () = self.streams.closing.cancelled() => Err(Error::ShuttingDown),
-            result = fetch => result,
+            result = within_deadline(call, self.client.audit_rows(call, request)) => result,
         }
     }
 
@@ -226,14 +216,7 @@ impl AuditLogs {
             limit,
             offset: query.offset,
         };
-        match call.deadline {
-            Some(deadline) => {
-                tokio::time::timeout_at(deadline.into(), self.client.audit_page(call, request))
-                    .await
-                    .unwrap_or(Err(Error::DeadlineExceeded))
-            }
-            None => self.client.audit_page(call, request).await,
-        }
+        within_deadline(call, self.client.audit_page(call, request)).await
     }
 
     /// Reports every bad argument at once, as Coder does for its own query parameters, and
@@ -255,6 +238,20 @@ impl AuditLogs {
             Err(errors) => validations.extend(errors),
         }
         Err(Error::invalid(validations))
+    }
+}
+
+/// Runs `exchange` until the caller's deadline, if it has one; dropping it drops the upstream
+/// request.
+async fn within_deadline<T>(
+    call: &CallContext,
+    exchange: impl Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    match call.deadline {
+        Some(deadline) => tokio::time::timeout_at(deadline.into(), exchange)
+            .await
+            .unwrap_or(Err(Error::DeadlineExceeded)),
+        None => exchange.await,
     }
 }
 

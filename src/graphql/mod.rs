@@ -46,6 +46,25 @@ struct Caller {
     coder_request_id: Arc<Mutex<Option<String>>>,
 }
 
+impl Caller {
+    /// The request's caller; a request that came in without one (which the handlers never
+    /// build) is treated as carrying no token.
+    fn of<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Self> {
+        ctx.data_opt::<Self>()
+            .ok_or_else(|| Error::from(TokenError::Missing).extend())
+    }
+
+    /// A call into the core as this caller; `UNAUTHENTICATED` without a usable token.
+    fn call(&self) -> async_graphql::Result<CallContext> {
+        Ok(CallContext {
+            token: self.token.clone().map_err(|e| Error::from(e).extend())?,
+            protocol: Protocol::Graphql,
+            info: self.info.clone(),
+            deadline: None,
+        })
+    }
+}
+
 pub struct Query;
 
 /// Read access to a Coder deployment's audit trail.
@@ -74,15 +93,8 @@ impl Query {
         )]
         offset: Option<i32>,
     ) -> async_graphql::Result<AuditLogPage> {
-        let caller = ctx
-            .data_opt::<Caller>()
-            .ok_or_else(|| Error::from(TokenError::Missing).extend())?;
-        let call = CallContext {
-            token: caller.token.clone().map_err(|e| Error::from(e).extend())?,
-            protocol: Protocol::Graphql,
-            info: caller.info.clone(),
-            deadline: None,
-        };
+        let caller = Caller::of(ctx)?;
+        let call = caller.call()?;
         let query = AuditLogQuery {
             q: q.unwrap_or_default(),
             filter: filter.map(Into::into).unwrap_or_default(),
@@ -125,15 +137,8 @@ impl Subscription {
         after: Option<String>,
     ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<AuditLogEvent>> + use<>>
     {
-        let caller = ctx
-            .data_opt::<Caller>()
-            .ok_or_else(|| Error::from(TokenError::Missing).extend())?;
-        let call = CallContext {
-            token: caller.token.clone().map_err(|e| Error::from(e).extend())?,
-            protocol: Protocol::Graphql,
-            info: caller.info.clone(),
-            deadline: None,
-        };
+        let caller = Caller::of(ctx)?;
+        let call = caller.call()?;
         let request = WatchRequest {
             q: q.unwrap_or_default(),
             filter: filter.map(Into::into).unwrap_or_default(),

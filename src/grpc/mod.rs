@@ -34,6 +34,7 @@ use crate::{
     context::{CODER_REQUEST_ID, CallContext, Protocol, RequestInfo, grpc_timeout},
     error::{Error, Validation},
     export::ExportRequest,
+    model::{AuditLog, Row},
     watch::WatchRequest,
 };
 
@@ -77,6 +78,17 @@ impl AuditGrpc {
 
 /// A stream of messages as tonic serves it.
 type MessageStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+
+/// A batch of streamed rows as messages; a row Coder sent malformed ends the stream.
+fn messages(
+    logs: impl Iterator<Item = Result<AuditLog, String>>,
+) -> Result<Vec<pb::AuditLog>, Error> {
+    logs.map(|log| {
+        log.map(convert::audit_log)
+            .map_err(|reason| Error::bad_row(&reason))
+    })
+    .collect()
+}
 
 /// Who is calling and until when, from the call's metadata.
 fn call_context<T>(request: &Request<T>) -> Result<CallContext, Status> {
@@ -166,15 +178,7 @@ impl pb::audit_service_server::AuditService for AuditGrpc {
                 let mut export = export?;
                 match export.next().await {
                     Ok(Some(batch)) => {
-                        let rows: Result<Vec<_>, Error> = batch
-                            .rows
-                            .into_iter()
-                            .map(|row| {
-                                row.into_log()
-                                    .map(convert::audit_log)
-                                    .map_err(|reason| Error::bad_row(&reason))
-                            })
-                            .collect();
+                        let rows = messages(batch.rows.into_iter().map(Row::into_log));
                         Some(match rows {
                             Ok(audit_logs) => (
                                 Ok(pb::ExportAuditLogsResponse {
@@ -229,15 +233,12 @@ impl pb::audit_service_server::AuditService for AuditGrpc {
                 .await
             {
                 Ok(batch) => {
-                    let rows: Result<Vec<_>, Error> = batch
-                        .rows
-                        .iter()
-                        .map(|row| {
-                            row.log()
-                                .map(|log| convert::audit_log(log.clone()))
-                                .map_err(Error::bad_row)
-                        })
-                        .collect();
+                    let rows = messages(
+                        batch
+                            .rows
+                            .iter()
+                            .map(|row| row.log().cloned().map_err(str::to_owned)),
+                    );
                     Some(match rows {
                         Ok(audit_logs) => (
                             Ok(pb::WatchAuditLogsResponse {

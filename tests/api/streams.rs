@@ -429,46 +429,21 @@ async fn stream_errors_map_to_the_list_statuses() {
         tonic::Response<Streaming<pb::ExportAuditLogsResponse>>,
         tonic::Status,
     >| { result.map(|_| ()).expect_err("refused").code() };
-    assert_eq!(
-        code(
-            client
-                .export_audit_logs(export("foo:bar", DEMO_TOKEN, "", 0))
-                .await
+    for (request, expected) in [
+        (export("foo:bar", DEMO_TOKEN, "", 0), Code::InvalidArgument),
+        (export("", DEMO_TOKEN, "", -1), Code::InvalidArgument),
+        (
+            export("", DEMO_TOKEN, "not-a-cursor", 0),
+            Code::InvalidArgument,
         ),
-        Code::InvalidArgument
-    );
-    assert_eq!(
-        code(
-            client
-                .export_audit_logs(export("", DEMO_TOKEN, "", -1))
-                .await
+        (export("", DEMO_MEMBER_TOKEN, "", 0), Code::PermissionDenied),
+        (
+            Request::new(pb::ExportAuditLogsRequest::default()),
+            Code::Unauthenticated,
         ),
-        Code::InvalidArgument
-    );
-    assert_eq!(
-        code(
-            client
-                .export_audit_logs(export("", DEMO_TOKEN, "not-a-cursor", 0))
-                .await
-        ),
-        Code::InvalidArgument
-    );
-    assert_eq!(
-        code(
-            client
-                .export_audit_logs(export("", DEMO_MEMBER_TOKEN, "", 0))
-                .await
-        ),
-        Code::PermissionDenied
-    );
-    assert_eq!(
-        code(
-            client
-                .export_audit_logs(Request::new(pb::ExportAuditLogsRequest::default()))
-                .await
-        ),
-        Code::Unauthenticated
-    );
+    ] {
+        assert_eq!(code(client.export_audit_logs(request).await), expected);
+    }
 
     // A cursor is bound to its query, and to its kind.
     let mut stream = client

@@ -17,90 +17,16 @@
     reason = "a benchmark harness: a failed expectation aborts the run; counting and formatting are for the report"
 )]
 
-use std::{
-    io::{BufRead, BufReader},
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
+
+mod gateway;
+
+use gateway::{Gateway, clock_ticks_per_second};
 
 use coder_audit_gateway::{
     demo::{self, DEMO_TOKEN, DemoConfig, DemoHandle},
     grpc::pb::{self, audit_service_client::AuditServiceClient},
 };
-
-struct Gateway {
-    child: Child,
-    addr: String,
-}
-
-impl Gateway {
-    fn start(upstream: &str, extra: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_coder-audit-gateway"))
-            .args(["--listen", "127.0.0.1:0", "--coder-url", upstream])
-            .args([
-                "--log",
-                "warn,coder_audit_gateway=info",
-                "--health-interval",
-                "1h",
-            ])
-            .args(extra)
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the gateway binary starts");
-        let stderr = child.stderr.take().expect("stderr");
-        let mut lines = BufReader::new(stderr).lines();
-        let line = lines
-            .by_ref()
-            .map_while(Result::ok)
-            .find(|l| l.contains("serving GraphQL on http://"))
-            .expect("the gateway reports its address");
-        let addr = line
-            .split("serving GraphQL on http://")
-            .nth(1)
-            .and_then(|rest| rest.split('/').next())
-            .expect("an address")
-            .to_owned();
-        std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
-        Self { child, addr }
-    }
-
-    /// CPU seconds the process has used (user + system), from `/proc/<pid>/stat`.
-    fn cpu_seconds(&self) -> f64 {
-        let stat =
-            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
-        let fields: Vec<&str> = stat
-            .rsplit_once(')')
-            .map(|(_, rest)| rest.split_whitespace().collect())
-            .unwrap_or_default();
-        let ticks = |i: usize| {
-            fields
-                .get(i)
-                .and_then(|v| v.parse::<f64>().ok())
-                .unwrap_or(0.0)
-        };
-        // utime and stime are fields 14 and 15 of stat, 11 and 12 after the command name;
-        // the kernel counts them in USER_HZ, 100 on Linux.
-        (ticks(11) + ticks(12)) / 100.0
-    }
-
-    /// The process's peak resident set (`VmHWM`), in MiB.
-    fn peak_rss_mib(&self) -> f64 {
-        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default()
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-            .unwrap_or(0.0)
-            / 1024.0
-    }
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 #[derive(serde::Deserialize)]
 struct Page<'a> {
@@ -149,13 +75,13 @@ async fn direct(client: &reqwest::Client, upstream: &str, page: i32) -> Run {
     }
 }
 
-async fn grpc(upstream: &str, page: i32) -> Run {
+async fn grpc(upstream: &str, page: i32, ticks: f64) -> Run {
     let gateway = Gateway::start(upstream, &[]);
     let mut client = AuditServiceClient::connect(format!("http://{}", gateway.addr))
         .await
         .expect("connects")
         .max_decoding_message_size(64 << 20);
-    let cpu_before = gateway.cpu_seconds();
+    let cpu_before = gateway.cpu_seconds(ticks);
     let started = Instant::now();
     let mut request = tonic::Request::new(pb::ExportAuditLogsRequest {
         page_size: page,
@@ -176,14 +102,14 @@ async fn grpc(upstream: &str, page: i32) -> Run {
     Run {
         rows,
         elapsed: started.elapsed(),
-        peak_rss_mib: Some(gateway.peak_rss_mib()),
-        cpu: Some(gateway.cpu_seconds() - cpu_before),
+        peak_rss_mib: Some(gateway.peak_rss_kib() as f64 / 1024.0),
+        cpu: Some(gateway.cpu_seconds(ticks) - cpu_before),
     }
 }
 
-async fn ndjson(client: &reqwest::Client, upstream: &str, page: i32) -> Run {
+async fn ndjson(client: &reqwest::Client, upstream: &str, page: i32, ticks: f64) -> Run {
     let gateway = Gateway::start(upstream, &[]);
-    let cpu_before = gateway.cpu_seconds();
+    let cpu_before = gateway.cpu_seconds(ticks);
     let started = Instant::now();
     let mut response = client
         .get(format!(
@@ -201,8 +127,8 @@ async fn ndjson(client: &reqwest::Client, upstream: &str, page: i32) -> Run {
     Run {
         rows,
         elapsed: started.elapsed(),
-        peak_rss_mib: Some(gateway.peak_rss_mib()),
-        cpu: Some(gateway.cpu_seconds() - cpu_before),
+        peak_rss_mib: Some(gateway.peak_rss_kib() as f64 / 1024.0),
+        cpu: Some(gateway.cpu_seconds(ticks) - cpu_before),
     }
 }
 
@@ -250,6 +176,7 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100);
+    let ticks = clock_ticks_per_second();
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let report = runtime.block_on(async move {
         // reqwest is built without a bundled crypto provider; the crate installs ring.
@@ -269,8 +196,8 @@ fn main() {
             // Warm the upstream and the page cache for the binary.
             let _ = direct(&client, &upstream, page).await;
             let direct = direct(&client, &upstream, page).await;
-            let grpc = grpc(&upstream, page).await;
-            let ndjson = ndjson(&client, &upstream, page).await;
+            let grpc = grpc(&upstream, page, ticks).await;
+            let ndjson = ndjson(&client, &upstream, page, ticks).await;
             report.push_str(&format!(
                 "Export of {rows} rows, page {page}, upstream answering in {} ms + its own work\n\n| path | rows | seconds | rows/s | vs direct | gateway CPU s | gateway CPU µs/row | gateway peak RSS MiB |\n|---|---|---|---|---|---|---|---|\n",
                 service_time.as_millis()

@@ -19,11 +19,11 @@
     reason = "a benchmark harness: a failed expectation aborts the run, and the float conversions are for reporting"
 )]
 
-use std::{
-    io::{BufRead, BufReader},
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
+
+mod gateway;
+
+use gateway::{Gateway, clock_ticks_per_second};
 
 use coder_audit_gateway::{
     demo::{self, DEMO_TOKEN, DemoConfig},
@@ -72,98 +72,6 @@ impl Sample {
         let index = ((self.latencies.len() as f64 - 1.0) * p).round() as usize;
         self.latencies[index]
     }
-}
-
-/// The gateway process under test.
-struct Gateway {
-    child: Child,
-    addr: String,
-}
-
-impl Gateway {
-    fn start(upstream: &str) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_coder-audit-gateway"))
-            .args([
-                "--listen",
-                "127.0.0.1:0",
-                "--coder-url",
-                upstream,
-                "--log",
-                "warn,coder_audit_gateway=info",
-            ])
-            .args([
-                "--max-concurrent-requests",
-                "4096",
-                "--health-interval",
-                "1h",
-            ])
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the gateway binary starts");
-        let stderr = child.stderr.take().expect("stderr");
-        let mut lines = BufReader::new(stderr).lines();
-        let line = lines
-            .by_ref()
-            .map_while(Result::ok)
-            .find(|l| l.contains("serving GraphQL on http://"))
-            .expect("the gateway reports its address");
-        let addr = line
-            .split("serving GraphQL on http://")
-            .nth(1)
-            .and_then(|rest| rest.split('/').next())
-            .expect("an address")
-            .to_owned();
-        // Keep draining stderr so the gateway never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
-        Self { child, addr }
-    }
-
-    /// User plus system CPU seconds so far.
-    fn cpu_seconds(&self, ticks_per_second: f64) -> f64 {
-        let stat =
-            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
-        // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
-        let fields: Vec<&str> = stat
-            .rsplit(')')
-            .next()
-            .unwrap_or_default()
-            .split_whitespace()
-            .collect();
-        let ticks = |i: usize| {
-            fields
-                .get(i)
-                .and_then(|f| f.parse::<f64>().ok())
-                .unwrap_or(0.0)
-        };
-        (ticks(11) + ticks(12)) / ticks_per_second
-    }
-
-    /// The process's peak resident set size so far.
-    fn peak_rss_kib(&self) -> u64 {
-        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default()
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or(0)
-    }
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn clock_ticks_per_second() -> f64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(100.0)
 }
 
 /// Clients that reuse their connections.
@@ -321,7 +229,7 @@ async fn run(window: Duration) -> String {
         .await
         .expect("demo starts");
         let upstream = format!("http://{addr}");
-        let gateway = Gateway::start(&upstream);
+        let gateway = Gateway::start(&upstream, &["--max-concurrent-requests", "4096"]);
         let channel = tonic::transport::Channel::from_shared(format!("http://{}", gateway.addr))
             .expect("uri")
             .connect()
