@@ -15,6 +15,12 @@
 //!   the single mapping of that type to GraphQL extensions and to gRPC statuses.
 //! - [`query`] is Coder's search language: the tokenizer and the compiler of typed filters,
 //!   shared by both protocols.
+//! - [`export`], [`watch`] and [`cursor`] are the whole trail and its live tail: a walk over
+//!   Coder's pages that delivers every row exactly once whatever Coder records or reorders
+//!   meanwhile, watches that share one poller per caller and query, and the cursors that
+//!   resume both. [`ndjson`] serves the export to curl and log shippers, and [`cli`] is
+//!   `coder-audit-gateway export`; gRPC streams and the GraphQL subscription are in the
+//!   protocol modules.
 //! - [`graphql`] and [`grpc`] are thin adapters; [`context`] gives every request its id,
 //!   trace context, deadline and load shedding; [`health`] and [`telemetry`] are the probes,
 //!   logs and metrics; [`startup`] wires it all onto one router and [`server`] serves it on
