@@ -3,7 +3,7 @@
 //!
 //! Coder orders by `time` only. Rows recorded during a walk arrive at the top and push every
 //! offset down; rows with equal times come back in a different order on every call. The
-//! [`Walker`] therefore never trusts an offset to name a row. It remembers a [`Position`] (the
+//! walker therefore never trusts an offset to name a row. It remembers a [`Position`] (the
 //! oldest time delivered and which rows at exactly that time were delivered) and asks for each
 //! page so that it starts on an *anchor*, a row strictly newer than that time. Everything at or
 //! below the position then lies inside or after the page, ties included, so each row is either
