@@ -178,6 +178,26 @@ fn authed<T>(message: T, token: &str) -> Request<T> {
     request
 }
 
+/// `ExportAuditLogs` with a page size (and otherwise defaults), as the demo owner.
+async fn start_export(
+    client: &mut pb::audit_service_client::AuditServiceClient<tonic::transport::Channel>,
+    page_size: i32,
+    after: String,
+) -> Streaming<pb::ExportAuditLogsResponse> {
+    client
+        .export_audit_logs(authed(
+            pb::ExportAuditLogsRequest {
+                page_size,
+                after,
+                ..Default::default()
+            },
+            DEMO_TOKEN,
+        ))
+        .await
+        .expect("export starts")
+        .into_inner()
+}
+
 async fn next<T>(stream: &mut Streaming<T>) -> T {
     tokio::time::timeout(Duration::from_secs(30), stream.message())
         .await
@@ -206,17 +226,7 @@ async fn grpc_export_streams_everything_resumes_and_hands_over_to_a_watch() {
     let (gateway, handle) = streaming_gateway(500, &[]).await;
     let mut client = gateway.grpc().await;
     let at_start = handle.snapshot();
-    let mut stream = client
-        .export_audit_logs(authed(
-            pb::ExportAuditLogsRequest {
-                page_size: 50,
-                ..Default::default()
-            },
-            DEMO_TOKEN,
-        ))
-        .await
-        .expect("export starts")
-        .into_inner();
+    let mut stream = start_export(&mut client, 50, String::new()).await;
     let first = next(&mut stream).await;
     handle.set_churn(2);
     let watch_cursor = first.watch_cursor.clone();
@@ -233,18 +243,7 @@ async fn grpc_export_streams_everything_resumes_and_hands_over_to_a_watch() {
     assert_same_ids(&ids(&delivered), &ids(&at_start));
 
     // Resume after the first message: the rest, exactly.
-    let mut resumed = client
-        .export_audit_logs(authed(
-            pb::ExportAuditLogsRequest {
-                page_size: 50,
-                after: resume,
-                ..Default::default()
-            },
-            DEMO_TOKEN,
-        ))
-        .await
-        .expect("resume starts")
-        .into_inner();
+    let mut resumed = start_export(&mut client, 50, resume).await;
     let mut rest = rows_of(&first.audit_logs);
     while let Some(message) = resumed.message().await.expect("resumed message") {
         rest.extend(rows_of(&message.audit_logs));
@@ -386,17 +385,7 @@ async fn identical_watches_share_one_poller_and_leaving_stops_the_calls() {
 async fn a_cancelled_export_stops_calling_coder() {
     let (gateway, handle) = streaming_gateway(3000, &[]).await;
     let mut client = gateway.grpc().await;
-    let mut stream = client
-        .export_audit_logs(authed(
-            pb::ExportAuditLogsRequest {
-                page_size: 10,
-                ..Default::default()
-            },
-            DEMO_TOKEN,
-        ))
-        .await
-        .expect("export starts")
-        .into_inner();
+    let mut stream = start_export(&mut client, 10, String::new()).await;
     next(&mut stream).await;
     drop(stream);
     tokio::time::sleep(Duration::from_millis(300)).await;
