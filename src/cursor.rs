@@ -75,6 +75,22 @@ impl Position {
         }
     }
 
+    /// Where "now" is in a batch read from the top (newest first): the newest row and the
+    /// rows tied with it. The walker delivers a whole group of ties before moving past it,
+    /// so a first batch holds all of them.
+    #[must_use]
+    pub fn newest(rows: &[Row]) -> Self {
+        let mut position = Self::default();
+        let newest = rows.first().map(|row| instant(&row.time));
+        for row in rows
+            .iter()
+            .take_while(|row| Some(instant(&row.time)) == newest)
+        {
+            position.advance(row);
+        }
+        position
+    }
+
     /// Moves the position onto `row`, which must be delivered next in this position's
     /// direction: a new time starts a new set of ties.
     pub fn advance(&mut self, row: &Row) {

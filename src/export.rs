@@ -270,18 +270,7 @@ impl Export {
                 .unwrap_or_default(),
         );
         if start.is_none() {
-            // The walker delivers a whole group of ties before moving past it, so the first
-            // page holds every row at the newest time.
-            if let Some(newest) = export.first.as_ref().and_then(|rows| rows.first()) {
-                let at = instant(&newest.time);
-                let mut position = Position::default();
-                for row in export.first.iter().flatten() {
-                    if instant(&row.time) == at {
-                        position.advance(row);
-                    }
-                }
-                export.start = position;
-            }
+            export.start = Position::newest(export.first.as_deref().unwrap_or_default());
         }
         export.watch_cursor = Arc::from(cursor::encode_watch(&q, &export.start));
         Ok(export)

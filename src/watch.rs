@@ -338,17 +338,10 @@ async fn top(audit: &AuditLogs, call: &CallContext, q: &str) -> Result<Position,
         Position::default(),
         0,
     );
-    let mut position = Position::default();
-    if let Some(rows) = walker.next_page(call).await? {
-        let newest = rows.first().map(|r| cursor::instant(&r.time));
-        for row in rows
-            .iter()
-            .take_while(|r| Some(cursor::instant(&r.time)) == newest)
-        {
-            position.advance(row);
-        }
-    }
-    Ok(position)
+    Ok(walker
+        .next_page(call)
+        .await?
+        .map_or_else(Position::default, |rows| Position::newest(&rows)))
 }
 
 /// One poller: every interval, what is newer than its position goes to its watches. Passing
