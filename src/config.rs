@@ -70,7 +70,8 @@ pub struct Config {
     #[arg(long, env = "GATEWAY_GRPC_MAX_MESSAGE", default_value_t = 16 * 1024 * 1024)]
     pub grpc_max_message: usize,
 
-    /// Deepest GraphQL selection allowed.
+    /// Deepest GraphQL selection allowed. Fields inside `__schema` and `__type` do not
+    /// count: introspection queries nest deeply by design (`GraphiQL`'s is 15 deep).
     #[arg(long, env = "GATEWAY_GRAPHQL_MAX_DEPTH", default_value_t = 12)]
     pub graphql_max_depth: usize,
 
@@ -78,7 +79,9 @@ pub struct Config {
     #[arg(long, env = "GATEWAY_GRAPHQL_MAX_COMPLEXITY", default_value_t = 500)]
     pub graphql_max_complexity: usize,
 
-    /// Turn off GraphQL introspection (the `GraphiQL` page then cannot load the schema).
+    /// Turn off GraphQL introspection: `__schema` and `__type` get an
+    /// `INTROSPECTION_DISABLED` error (`__typename` still works); `GraphiQL` then has no
+    /// schema for completion and docs.
     #[arg(long, env = "GATEWAY_DISABLE_INTROSPECTION")]
     pub disable_introspection: bool,
 

@@ -24,7 +24,7 @@ use crate::{
     demo::{self, DemoConfig},
     graphql::{self, GraphqlOptions},
     grpc::{self, AuditGrpc},
-    health, ndjson,
+    health, index, ndjson,
     server::{self, TlsError},
     telemetry,
     upstream::{ClientBuildError, ClientConfig, CoderClient},
@@ -76,6 +76,7 @@ pub fn router(
     let http = graphql::router(audit.clone(), &options.graphql)
         .merge(ndjson::router(audit.clone()))
         .merge(health::router(client.clone()))
+        .merge(index::router(options.graphql.graphiql))
         .merge(telemetry::router());
     let audit_service = AuditGrpc::new(audit).into_server(options.grpc_max_message);
     let mut router = tonic::service::Routes::from(http)

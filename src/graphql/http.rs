@@ -224,7 +224,6 @@ async fn execute(
         for error in &mut response.errors {
             let code = match error.message.as_str() {
                 _ if !parsed => "GRAPHQL_PARSE_FAILED",
-                "Query is nested too deep." => "GRAPHQL_DEPTH_LIMIT",
                 "Query is too complex." => "GRAPHQL_COMPLEXITY_LIMIT",
                 _ => "GRAPHQL_VALIDATION_FAILED",
             };

@@ -1,17 +1,19 @@
-//! The GraphQL surface: `POST /graphql` (and `GET /graphql?query=…`) runs queries, a plain
-//! `GET /graphql` serves `GraphiQL`. The HTTP framing is in `http.rs`.
+//! The GraphQL surface: `POST /graphql` (and `GET /graphql?query=…`) runs queries, a
+//! browser's `GET /graphql` (plain, or a shared `?query=` link) gets `GraphiQL`, and a
+//! WebSocket upgrade serves subscriptions. The HTTP framing is in `http.rs`, the WebSocket
+//! protocol in `ws.rs`, the page and its files in `graphiql/`.
 //!
 //! The token is read from the HTTP request here and checked only inside the resolver that
 //! calls Coder, so introspection and `__typename` work without one (`GraphiQL` needs that).
 
 mod filter;
+mod graphiql;
 mod http;
+mod policy;
 mod types;
 mod ws;
 
-use async_graphql::{
-    Context, EmptyMutation, ErrorExtensions, Object, Schema, SchemaBuilder, http::GraphiQLSource,
-};
+use async_graphql::{Context, EmptyMutation, ErrorExtensions, Object, Schema, SchemaBuilder};
 use std::{
     sync::{Arc, Mutex},
     time::Duration,
@@ -22,7 +24,7 @@ use axum::{
     body::Body,
     extract::{FromRequestParts, Request, State, ws::WebSocketUpgrade},
     http::{HeaderMap, StatusCode, header},
-    response::{Html, IntoResponse, Response},
+    response::{IntoResponse, Response},
     routing::get,
 };
 use futures_util::Stream;
@@ -199,7 +201,7 @@ pub struct GraphqlOptions {
 #[derive(Clone)]
 struct GraphqlState {
     schema: GatewaySchema,
-    graphiql: Option<Html<String>>,
+    graphiql: Option<graphiql::Page>,
     max_body: usize,
     cors_origins: Arc<[String]>,
     ws: ws::WsLimits,
@@ -207,23 +209,18 @@ struct GraphqlState {
 
 /// Routes for `/graphql`.
 pub fn router(audit: AuditLogs, options: &GraphqlOptions) -> Router {
-    let graphiql = options.graphiql.then(|| {
-        let mut source = GraphiQLSource::build()
-            .endpoint("/graphql")
-            .subscription_endpoint("/graphql")
-            .title("Coder audit gateway");
-        if let Some(token) = &options.demo_token {
-            source = source
-                .header(crate::auth::CODER_SESSION_TOKEN, token)
-                .ws_connection_param(crate::auth::CODER_SESSION_TOKEN, token);
-        }
-        Html(source.finish())
-    });
+    let graphiql = options
+        .graphiql
+        .then(|| graphiql::Page::new(ENDPOINT, options.demo_token.as_deref()));
     let mut schema = schema_builder()
         .data(audit)
-        .limit_depth(options.max_depth)
+        .extension(policy::DocumentPolicy {
+            max_depth: options.max_depth,
+            introspection: options.introspection,
+        })
         .limit_complexity(options.max_complexity);
     if !options.introspection {
+        // The policy says why; async-graphql's switch stays as the second lock.
         schema = schema.disable_introspection();
     }
     let state = GraphqlState {
@@ -236,10 +233,18 @@ pub fn router(audit: AuditLogs, options: &GraphqlOptions) -> Router {
             max_subscriptions: options.max_subscriptions_per_connection,
         },
     };
-    Router::new()
-        .route("/graphql", get(get_graphql).post(post_graphql))
-        .with_state(state)
+    let router = Router::new()
+        .route(ENDPOINT, get(get_graphql).post(post_graphql))
+        .with_state(state);
+    if options.graphiql {
+        router.merge(graphiql::router())
+    } else {
+        router
+    }
 }
+
+/// Where GraphQL is served: queries, `GraphiQL` and subscriptions.
+pub const ENDPOINT: &str = "/graphql";
 
 async fn post_graphql(
     State(state): State<GraphqlState>,
@@ -251,8 +256,9 @@ async fn post_graphql(
     http::post(&state.schema, &headers, body, state.max_body, caller).await
 }
 
-/// `GraphiQL` for a browser; a query in the URL (GraphQL over HTTP's GET form) is executed;
-/// a WebSocket upgrade serves subscriptions.
+/// A WebSocket upgrade serves subscriptions; a browser (one that accepts HTML) gets
+/// `GraphiQL`, which opens a `?query=` link in the editor; any other client's query in the
+/// URL is executed (GraphQL over HTTP's GET form).
 async fn get_graphql(State(state): State<GraphqlState>, request: Request) -> Response {
     let (mut parts, _) = request.into_parts();
     let info = parts.extensions.get::<RequestInfo>().cloned();
@@ -266,16 +272,36 @@ async fn get_graphql(State(state): State<GraphqlState>, request: Request) -> Res
             Err(rejection) => rejection.into_response(),
         };
     }
-    let query = parts.uri.query().map(str::to_owned);
+    let query = parts
+        .uri
+        .query()
+        .filter(|q| !q.is_empty())
+        .map(str::to_owned);
     let info = info.map(Extension);
-    match (query.filter(|q| !q.is_empty()), state.graphiql) {
+    match (query, &state.graphiql) {
+        (_, Some(page)) if accepts_html(&headers) => page.response(),
         (Some(query), _) => {
             let caller = caller(&headers, info);
             http::get(&state.schema, &headers, &query, caller).await
         }
-        (None, Some(graphiql)) => graphiql.into_response(),
+        (None, Some(page)) => page.response(),
         (None, None) => StatusCode::NOT_FOUND.into_response(),
     }
+}
+
+/// Whether the request is a browser navigating (it lists `text/html`), not a GraphQL client.
+pub(crate) fn accepts_html(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|media| {
+            media
+                .split(';')
+                .next()
+                .is_some_and(|m| m.trim().eq_ignore_ascii_case("text/html"))
+        })
 }
 
 /// Whether a browser page at `origin` may open a WebSocket here: the gateway's own origin
