@@ -13,6 +13,7 @@ mod errors;
 mod fidelity;
 mod filters;
 mod forwarding;
+mod graphiql;
 mod helpers;
 mod live;
 mod operations;
