@@ -176,6 +176,30 @@ describe('GraphiQL on an air-gapped network', () => {
     await close();
   });
 
+  it('opens a link with variables and an operation name, and runs the named operation', async () => {
+    const { page, seen, close } = await openPage();
+    const query = [
+      'query First { auditLogs(limit: 1) { count } }',
+      'query Second($n: Int!) { auditLogs(limit: $n) { auditLogs { id } } }',
+    ].join('\n');
+    const search = new URLSearchParams({
+      query,
+      variables: '{"n": 4}',
+      operationName: 'Second',
+    });
+    await page.goto(`${gateway.base}/graphql?${search}`);
+    await whenReady(page);
+    const text = await responseWhen(page, (t) => t.includes('"id"'));
+    assert.equal(JSON.parse(text).data.auditLogs.auditLogs.length, 4);
+    // The first of the two editor tools is the variables editor.
+    const variables = await page.$eval('.graphiql-editor-tool .graphiql-editor .CodeMirror', (e) =>
+      e.CodeMirror.getValue(),
+    );
+    assert.equal(variables, '{"n": 4}');
+    assertClean(seen);
+    await close();
+  });
+
   it('builds a query in the explorer: auditLogs and its fields, two picked, rows back', async () => {
     const { page, seen, close } = await openPage();
     await page.goto(`${gateway.base}/graphql`);
