@@ -36,14 +36,17 @@ fn root(headers: &HeaderMap, graphiql: bool, index: &Value) -> Response {
 
 /// Whether JSON is listed before HTML (a script that names both wants the index).
 fn prefers_json(headers: &HeaderMap) -> bool {
-    let accept = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    match (accept.find("application/json"), accept.find("text/html")) {
-        (Some(json), Some(html)) => json < html,
-        (json, _) => json.is_some(),
-    }
+    crate::headers::accepted(headers, header::ACCEPT)
+        .find_map(|media| {
+            if media.eq_ignore_ascii_case("application/json") {
+                Some(true)
+            } else if media.eq_ignore_ascii_case("text/html") {
+                Some(false)
+            } else {
+                None
+            }
+        })
+        .unwrap_or(false)
 }
 
 fn describe(graphiql: bool) -> Value {

@@ -23,7 +23,7 @@
 //!   protocol modules.
 //! - [`graphql`] and [`grpc`] are thin adapters; [`context`] gives every request its id,
 //!   trace context, deadline and load shedding; [`health`] and [`telemetry`] are the probes,
-//!   logs and metrics; [`index`] answers `GET /`; [`startup`] wires it all onto one router and [`server`] serves it on
+//!   logs and metrics; [`index`] answers `GET /`; [`headers`] reads HTTP header lists; [`startup`] wires it all onto one router and [`server`] serves it on
 //!   one port, optionally behind TLS, with a bounded graceful shutdown; [`config`] is the
 //!   command line.
 //! - [`demo`] is a Coder audit API that behaves like the real one, served when no Coder URL
@@ -40,6 +40,7 @@ pub mod error;
 pub mod export;
 pub mod graphql;
 pub mod grpc;
+pub mod headers;
 pub mod health;
 pub mod index;
 pub mod model;

@@ -35,21 +35,7 @@ impl MediaType {
     /// Picks from `Accept`: the newer type when the client lists it, otherwise JSON (also
     /// for `*/*`, a missing header, or only types we cannot produce).
     fn negotiate(headers: &HeaderMap) -> Self {
-        let accepts_graphql_response = headers
-            .get_all(header::ACCEPT)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|range| {
-                let mut parts = range.split(';').map(str::trim);
-                let media = parts.next()?;
-                let rejected = parts.any(|p| {
-                    p.strip_prefix("q=")
-                        .and_then(|q| q.parse::<f32>().ok())
-                        .is_some_and(|q| q <= 0.0)
-                });
-                (!rejected).then_some(media)
-            })
+        let accepts_graphql_response = crate::headers::accepted(headers, header::ACCEPT)
             .any(|media| media.eq_ignore_ascii_case(GRAPHQL_RESPONSE_JSON));
         if accepts_graphql_response {
             Self::GraphqlResponseJson

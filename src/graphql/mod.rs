@@ -291,17 +291,7 @@ async fn get_graphql(State(state): State<GraphqlState>, request: Request) -> Res
 
 /// Whether the request is a browser navigating (it lists `text/html`), not a GraphQL client.
 pub(crate) fn accepts_html(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(header::ACCEPT)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|media| {
-            media
-                .split(';')
-                .next()
-                .is_some_and(|m| m.trim().eq_ignore_ascii_case("text/html"))
-        })
+    crate::headers::accepted(headers, header::ACCEPT).any(|m| m.eq_ignore_ascii_case("text/html"))
 }
 
 /// Whether a browser page at `origin` may open a WebSocket here: the gateway's own origin
@@ -334,12 +324,8 @@ fn websocket(
         )
             .into_response();
     }
-    let offers_protocol = headers
-        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|p| p.trim() == ws::PROTOCOL);
+    let offers_protocol =
+        crate::headers::list(headers, header::SEC_WEBSOCKET_PROTOCOL).any(|p| p == ws::PROTOCOL);
     if !offers_protocol {
         return (
             StatusCode::BAD_REQUEST,

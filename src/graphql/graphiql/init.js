@@ -16,48 +16,40 @@
   var config = JSON.parse(document.getElementById('gateway-config').textContent);
   var h = React.createElement;
 
-  var EXAMPLE_QUERY = [
-    '# Coder\'s audit trail, newest first, as the token in',
-    '# the Headers tab may see it. Run: \u25B6 or Ctrl-Enter.',
-    '# Pick fields by clicking: the Explorer, left bar.',
-    '# The live tail: the LiveAuditLogs tab.',
-    'query RecentAuditLogs {',
-    '  auditLogs(limit: 10) {',
-    '    count',
-    '    auditLogs {',
-    '      time',
-    '      action',
-    '      resourceType',
-    '      resourceTarget',
-    '      statusCode',
-    '      user {',
-    '        username',
-    '      }',
-    '    }',
-    '  }',
-    '}',
-    '',
-  ].join('\n');
+  // The fields both examples show of each row.
+  var ROW_FIELDS = `
+      time
+      action
+      resourceType
+      resourceTarget
+      user {
+        username
+      }`;
 
-  var EXAMPLE_SUBSCRIPTION = [
-    '# Rows as Coder records them, oldest first,',
-    '# until you press \u25A0.',
-    'subscription LiveAuditLogs {',
-    '  auditLogAdded {',
-    '    cursor',
-    '    auditLog {',
-    '      time',
-    '      action',
-    '      resourceType',
-    '      resourceTarget',
-    '      user {',
-    '        username',
-    '      }',
-    '    }',
-    '  }',
-    '}',
-    '',
-  ].join('\n');
+  var EXAMPLE_QUERY = `# Coder's audit trail, newest first, as the token in
+# the Headers tab may see it. Run: \u25B6 or Ctrl-Enter.
+# Pick fields by clicking: the Explorer, left bar.
+# The live tail: the LiveAuditLogs tab.
+query RecentAuditLogs {
+  auditLogs(limit: 10) {
+    count
+    auditLogs {${ROW_FIELDS}
+      statusCode
+    }
+  }
+}
+`;
+
+  var EXAMPLE_SUBSCRIPTION = `# Rows as Coder records them, oldest first,
+# until you press \u25A0.
+subscription LiveAuditLogs {
+  auditLogAdded {
+    cursor
+    auditLog {${ROW_FIELDS}
+    }
+  }
+}
+`;
 
   // A Storage that forgets everything when the page closes.
   function memoryStorage() {

@@ -145,33 +145,15 @@ async fn asset(Path(file): Path<String>, headers: HeaderMap) -> Response {
 
 /// Whether `Accept-Encoding` lists gzip (or `*`) without `q=0`.
 fn accepts_gzip(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(header::ACCEPT_ENCODING)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|coding| {
-            let mut parts = coding.split(';');
-            let name = parts.next().unwrap_or_default().trim();
-            let refused = parts.any(|p| {
-                p.trim()
-                    .strip_prefix("q=")
-                    .and_then(|q| q.trim().parse::<f32>().ok())
-                    .is_some_and(|q| q <= 0.0)
-            });
-            (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
-        })
+    crate::headers::accepted(headers, header::ACCEPT_ENCODING)
+        .any(|coding| coding.eq_ignore_ascii_case("gzip") || coding == "*")
 }
 
 /// Whether the client's cached copy (either encoding's tag, weak or strong) is this asset.
 fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
     let hash = etag.trim_matches('"');
-    headers
-        .get_all(header::IF_NONE_MATCH)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|tag| tag.trim().trim_start_matches("W/").trim_matches('"'))
+    crate::headers::list(headers, header::IF_NONE_MATCH)
+        .map(|tag| tag.trim_start_matches("W/").trim_matches('"'))
         .any(|tag| tag == "*" || tag == hash || tag.strip_suffix(".gz") == Some(hash))
 }
 
