@@ -14,6 +14,8 @@ import helm_python as helm
 import kubernetes_validate
 import yaml
 
+from checks import check, fail
+
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "deploy" / "helm" / "coder-audit-gateway"
 KUBE = "1.31.0"
@@ -22,16 +24,6 @@ REQUIRED = {
     "image": {"repository": "registry.example.com/coder-audit-gateway"},
 }
 CUSTOM_KINDS = {"HTTPRoute", "GRPCRoute", "ServiceMonitor"}
-
-
-def fail(message):
-    print(f"FAIL: {message}", file=sys.stderr)
-    sys.exit(1)
-
-
-def check(condition, message):
-    if not condition:
-        fail(message)
 
 
 def render(chart, values):

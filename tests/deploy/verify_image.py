@@ -27,19 +27,10 @@ import urllib.request
 from pathlib import Path
 
 import fake_coder
+from checks import check
 
 ENTRYPOINT = "/usr/local/bin/coder-audit-gateway"
 LABELS = ("source", "version", "revision", "licenses", "title", "description")
-
-
-def fail(message):
-    print(f"FAIL: {message}", file=sys.stderr)
-    sys.exit(1)
-
-
-def check(condition, message):
-    if not condition:
-        fail(message)
 
 
 def blob(archive, digest):
