@@ -36,6 +36,24 @@ pub struct AuditLogQuery {
     pub offset: i32,
 }
 
+/// The bounds on what a caller may ask for.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// The largest page (`--max-limit`).
+    pub max_limit: i32,
+    /// The longest `q` and filter string, in bytes (`--max-query-length`).
+    pub max_query_length: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_limit: 1000,
+            max_query_length: 4096,
+        }
+    }
+}
+
 /// How exports and watches run.
 #[derive(Debug, Clone)]
 pub struct StreamOptions {
@@ -61,7 +79,7 @@ impl Default for StreamOptions {
 #[derive(Debug, Clone)]
 pub struct AuditLogs {
     client: CoderClient,
-    max_limit: i32,
+    limits: Limits,
     streams: Arc<Streams>,
 }
 
@@ -73,10 +91,10 @@ struct Streams {
 
 impl AuditLogs {
     #[must_use]
-    pub fn new(client: CoderClient, max_limit: i32, options: StreamOptions) -> Self {
+    pub fn new(client: CoderClient, limits: Limits, options: StreamOptions) -> Self {
         Self {
             client,
-            max_limit,
+            limits,
             streams: Arc::new(Streams {
                 watches: Watches::new(options.watch_interval, options.max_watches),
                 closing: options.closing,
@@ -143,6 +161,15 @@ impl AuditLogs {
         }
     }
 
+    /// The `q` to send Coder for a caller's `q` and filter, within `--max-query-length`.
+    pub(crate) fn compile(
+        &self,
+        q: &str,
+        filter: &AuditLogFilter,
+    ) -> Result<String, Vec<Validation>> {
+        query::compile_bounded(q, filter, self.limits.max_query_length)
+    }
+
     /// A page size for exports: 0 means [`DEFAULT_PAGE_SIZE`], at most `--max-limit`.
     pub(crate) fn check_page_size(&self, field: &str, size: i32) -> Result<i32, Validation> {
         if size < 0 {
@@ -150,12 +177,12 @@ impl AuditLogs {
                 field,
                 format!("{field} must not be negative, got {size}"),
             ))
-        } else if size > self.max_limit {
+        } else if size > self.limits.max_limit {
             Err(Validation::new(
                 field,
                 format!(
                     "{field} must be at most {} (the gateway's --max-limit), got {size}",
-                    self.max_limit
+                    self.limits.max_limit
                 ),
             ))
         } else if size == 0 {
@@ -183,7 +210,7 @@ impl AuditLogs {
                 "OK"
             }
             Err(error) => {
-                if error.is_upstream_failure() {
+                if error.is_failure() {
                     tracing::warn!(code = error.graphql_code(), %error, elapsed_ms, "audit page failed");
                 } else {
                     tracing::info!(code = error.graphql_code(), %error, elapsed_ms, "audit page refused");
@@ -232,7 +259,7 @@ impl AuditLogs {
                 format!("offset must not be negative, got {}", query.offset),
             ));
         }
-        match query::compile(&query.q, &query.filter) {
+        match self.compile(&query.q, &query.filter) {
             Ok(q) if validations.is_empty() => return Ok(q),
             Ok(_) => {}
             Err(errors) => validations.extend(errors),
@@ -261,7 +288,7 @@ fn log_refusal(call: &CallContext, operation: &'static str, error: Option<&Error
     let Some(error) = error else {
         return;
     };
-    if error.is_upstream_failure() {
+    if error.is_failure() {
         tracing::warn!(operation, code = error.graphql_code(), %error, "stream failed to start");
     } else {
         tracing::info!(operation, code = error.graphql_code(), %error, "stream refused");

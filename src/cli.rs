@@ -17,7 +17,7 @@ use std::{
 use serde::Deserialize;
 
 use crate::{
-    audit::{AuditLogs, StreamOptions},
+    audit::{AuditLogs, Limits, StreamOptions},
     auth::SessionToken,
     config::ExportArgs,
     context::{CallContext, Protocol, RequestInfo},
@@ -25,7 +25,7 @@ use crate::{
     error::Error,
     export::{ExportRequest, MAX_TIE_PAGE},
     model::Timestamp,
-    query::{self, AuditLogFilter},
+    query::AuditLogFilter,
     upstream::{ClientConfig, CoderClient},
 };
 
@@ -87,14 +87,23 @@ pub async fn export(args: &ExportArgs) -> Result<Summary, CliError> {
             ca_pem,
         },
     )?;
-    let audit = AuditLogs::new(client, MAX_TIE_PAGE, StreamOptions::default());
+    let audit = AuditLogs::new(
+        client,
+        Limits {
+            max_limit: MAX_TIE_PAGE,
+            ..Limits::default()
+        },
+        StreamOptions::default(),
+    );
     let call = CallContext {
         token,
         protocol: Protocol::Http,
         info: RequestInfo::generate(),
         deadline: None,
     };
-    let q = query::compile(&args.q, &AuditLogFilter::default()).map_err(Error::invalid)?;
+    let q = audit
+        .compile(&args.q, &AuditLogFilter::default())
+        .map_err(Error::invalid)?;
 
     let (mut out, after): (Box<dyn Write>, Option<String>) = match &args.output {
         Some(path) if args.resume && path.exists() => {

@@ -30,9 +30,31 @@ pub struct Config {
     #[arg(long, env = "GATEWAY_UPSTREAM_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     pub upstream_timeout: Duration,
 
+    /// Time a connection gets for its TLS handshake and each request head (HTTP/2: its
+    /// preface, SETTINGS and first request); idle HTTP/1.1 keep-alive connections are closed
+    /// after it too.
+    #[arg(long, env = "GATEWAY_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_positive_duration)]
+    pub header_read_timeout: Duration,
+
+    /// Open connections at most on the public listener; more are closed as they are
+    /// accepted. Probes and metrics on --metrics-listen are not counted.
+    #[arg(long, env = "GATEWAY_MAX_CONNECTIONS", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+
+    /// Serve /metrics, /healthz and /readyz on this address instead of the public one
+    /// (which then has no /metrics), e.g. 0.0.0.0:9090 for a cluster-internal scrape.
+    #[arg(long, env = "GATEWAY_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+
     /// Largest page size a caller may ask for.
     #[arg(long, env = "GATEWAY_MAX_LIMIT", default_value_t = 1000, value_parser = clap::value_parser!(i32).range(1..))]
     pub max_limit: i32,
+
+    /// Longest `q`, and longest filter string, in bytes; longer ones are refused before Coder
+    /// is called (`INVALID_ARGUMENT` / `BAD_USER_INPUT` naming the field). No real search
+    /// comes near the default.
+    #[arg(long, env = "GATEWAY_MAX_QUERY_LENGTH", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..=1_048_576))]
+    pub max_query_length: u32,
 
     /// After SIGINT or SIGTERM, how long in-flight requests may run before the gateway exits anyway.
     #[arg(long, env = "GATEWAY_SHUTDOWN_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
@@ -191,6 +213,14 @@ fn parse_interval(text: &str) -> Result<Duration, String> {
         return Err("must be at least 100ms".to_owned());
     }
     Ok(interval)
+}
+
+fn parse_positive_duration(text: &str) -> Result<Duration, String> {
+    let duration = humantime::parse_duration(text).map_err(|e| e.to_string())?;
+    if duration.is_zero() {
+        return Err("must be more than zero".to_owned());
+    }
+    Ok(duration)
 }
 
 /// How log lines are written.

@@ -22,6 +22,9 @@ const EXPORT: u8 = 1;
 const WATCH: u8 = 2;
 /// More tied rows than any cursor should carry; a larger count means a corrupt cursor.
 const MAX_SEEN: usize = 1 << 16;
+/// The longest cursor text this gateway can issue (two positions of `MAX_SEEN` ids, in
+/// base64); anything longer is refused before it is decoded.
+const MAX_TEXT: usize = (2 * (MAX_SEEN * 8 + 32) + 32) * 4 / 3 + 4;
 
 /// A row's place in Coder's order: its time as (seconds, nanoseconds).
 pub type Instant = (i64, u32);
@@ -231,6 +234,9 @@ fn checksum(bytes: &[u8]) -> [u8; 4] {
 
 /// Checks the checksum, version, kind and `q` binding, and returns the reader at the body.
 fn open(q: &str, text: &str, kind: u8) -> Result<Reader, CursorError> {
+    if text.len() > MAX_TEXT {
+        return Err(CursorError::Malformed);
+    }
     let bytes = URL_SAFE_NO_PAD
         .decode(text.trim())
         .map_err(|_| CursorError::Malformed)?;

@@ -6,7 +6,10 @@
 //! statuses themselves; they call the mappings at the bottom of this file, so a caller gets
 //! the same classification and the same message whichever protocol it speaks.
 
-use std::{fmt, time::Duration};
+use std::{
+    fmt::{self, Write as _},
+    time::Duration,
+};
 
 use async_graphql::ErrorExtensions;
 use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
@@ -90,6 +93,36 @@ pub enum Error {
     /// The gateway is stopping; the stream can be resumed elsewhere with its cursor.
     #[error("the gateway is shutting down; resume with the last cursor")]
     ShuttingDown,
+    /// A failure of the gateway itself, such as an upstream request it could not build:
+    /// never the caller's or Coder's fault, never worth retrying.
+    #[error("internal error: {reason}")]
+    Internal { reason: String },
+}
+
+/// The longest echo of a caller's input or of Coder's words kept in one message or log field:
+/// enough to recognise it, too little to amplify a hostile input into every log and header.
+pub const MAX_ECHO: usize = 512;
+
+/// The longest message of a gRPC status: percent-encoded, it stays under 4 KiB of
+/// `grpc-message`, which clients such as grpcio refuse beyond their metadata limits.
+const MAX_STATUS_MESSAGE: usize = 1024;
+
+/// `text` cut to at most `max` bytes (on a character boundary), marked with an ellipsis and
+/// its original length when cut.
+#[must_use]
+pub fn bounded(text: impl Into<String>, max: usize) -> String {
+    let mut text = text.into();
+    if text.len() <= max {
+        return text;
+    }
+    let original = text.len();
+    let mut end = max.saturating_sub(40);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.truncate(end);
+    let _ = write!(text, "… ({original} bytes in all)");
+    text
 }
 
 impl Error {
@@ -105,7 +138,6 @@ impl Error {
 
 /// The summary followed by every `field: detail`, fields named by `name`.
 fn describe(message: &str, validations: &[Validation], name: impl Fn(&str) -> String) -> String {
-    use std::fmt::Write as _;
     validations.iter().fold(message.to_owned(), |mut text, v| {
         let _ = write!(text, " {}: {}", name(&v.field), v.detail);
         text
@@ -113,10 +145,11 @@ fn describe(message: &str, validations: &[Validation], name: impl Fn(&str) -> St
 }
 
 impl Validation {
+    /// A rejected input; the detail, which may quote the input, is [`bounded`].
     pub(crate) fn new(field: &str, detail: impl Into<String>) -> Self {
         Self {
-            field: field.to_owned(),
-            detail: detail.into(),
+            field: bounded(field, MAX_ECHO),
+            detail: bounded(detail, MAX_ECHO),
         }
     }
 }
@@ -139,19 +172,22 @@ impl Error {
             Self::BacklogTooLarge { .. } => "BACKLOG_TOO_LARGE",
             Self::Overloaded(_) => "SERVICE_OVERLOADED",
             Self::ShuttingDown => "SHUTTING_DOWN",
+            Self::Internal { .. } => "INTERNAL_SERVER_ERROR",
         }
     }
 
-    /// Whether Coder (or the way to it) failed, as opposed to the caller's request being
-    /// refused: operators want the former at warning level, the latter is routine.
+    /// Whether Coder (or the way to it, or the gateway itself) failed, as opposed to the
+    /// caller's request being refused: operators want the former at warning level, the
+    /// latter is routine.
     #[must_use]
-    pub fn is_upstream_failure(&self) -> bool {
+    pub fn is_failure(&self) -> bool {
         matches!(
             self,
             Self::UpstreamStatus { .. }
                 | Self::UpstreamBody { .. }
                 | Self::Unavailable { .. }
                 | Self::Timeout { .. }
+                | Self::Internal { .. }
         )
     }
 
@@ -197,6 +233,7 @@ impl Error {
             | Self::UnwalkableTies { .. } => 502,
             Self::Unavailable { .. } | Self::Overloaded(_) | Self::ShuttingDown => 503,
             Self::Timeout { .. } | Self::DeadlineExceeded => 504,
+            Self::Internal { .. } => 500,
         }
     }
 
@@ -233,7 +270,8 @@ impl Error {
             Self::RateLimited { .. } | Self::Overloaded(_) => tonic::Code::ResourceExhausted,
             Self::UpstreamStatus { .. }
             | Self::UpstreamBody { .. }
-            | Self::UnwalkableTies { .. } => tonic::Code::Internal,
+            | Self::UnwalkableTies { .. }
+            | Self::Internal { .. } => tonic::Code::Internal,
             Self::Unavailable { .. } | Self::ShuttingDown => tonic::Code::Unavailable,
             Self::Timeout { .. } | Self::DeadlineExceeded => tonic::Code::DeadlineExceeded,
             Self::BacklogTooLarge { .. } => tonic::Code::FailedPrecondition,
@@ -308,7 +346,7 @@ impl ErrorExtensions for Error {
 impl From<Error> for tonic::Status {
     fn from(error: Error) -> Self {
         let code = error.grpc_code();
-        let message = error.to_string();
+        let message = bounded(error.to_string(), MAX_STATUS_MESSAGE);
         match error {
             Error::InvalidArgument { validations, .. } => tonic::Status::with_error_details(
                 code,
@@ -336,6 +374,34 @@ impl From<Error> for tonic::Status {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bounded_text_keeps_short_text_and_marks_cuts() {
+        assert_eq!(bounded("short", 512), "short");
+        let long = "é".repeat(10_000);
+        let cut = bounded(long.clone(), MAX_ECHO);
+        assert!(cut.len() <= MAX_ECHO, "{}", cut.len());
+        assert!(cut.ends_with("… (20000 bytes in all)"), "{cut}");
+        assert!(long.starts_with(cut.trim_end_matches("… (20000 bytes in all)")));
+    }
+
+    #[test]
+    fn a_huge_input_never_makes_a_huge_grpc_message() {
+        let status: tonic::Status = Error::InvalidArgument {
+            message: "x".repeat(3 << 20),
+            validations: (0..5)
+                .map(|_| Validation::new("q", "\u{1F600}".repeat(1 << 20)))
+                .collect(),
+        }
+        .into();
+        assert!(status.message().len() <= MAX_STATUS_MESSAGE);
+        let violations = status.get_error_details();
+        let violations = &violations
+            .bad_request()
+            .expect("bad request")
+            .field_violations;
+        assert!(violations.iter().all(|v| v.description.len() <= MAX_ECHO));
+    }
 
     #[test]
     fn invalid_argument_lists_each_validation_in_the_message() {

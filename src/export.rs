@@ -224,7 +224,7 @@ impl Export {
         request: ExportRequest,
     ) -> Result<Self, Error> {
         let page_size = audit.check_page_size("page_size", request.page_size);
-        let q = crate::query::compile(&request.q, &request.filter);
+        let q = audit.compile(&request.q, &request.filter);
         let (page_size, q) = match (page_size, q) {
             (Ok(size), Ok(q)) => (size, q),
             (size, q) => {

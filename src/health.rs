@@ -48,7 +48,8 @@ pub async fn watch(client: CoderClient, reporter: HealthReporter, interval: Dura
             Ok(()) => ServingStatus::Serving,
             Err(reason) => {
                 if last != Some(ServingStatus::NotServing) {
-                    tracing::warn!(%reason, "Coder is not answering; gRPC health is NOT_SERVING");
+                    let coder = client.audit_url().origin().ascii_serialization();
+                    tracing::warn!(%coder, %reason, "Coder is not answering; gRPC health is NOT_SERVING");
                 }
                 ServingStatus::NotServing
             }

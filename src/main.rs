@@ -61,6 +61,9 @@ async fn main() -> ExitCode {
     };
     let scheme = app.scheme();
     tracing::info!(%addr, upstream = %app.upstream(), "serving GraphQL on {scheme}://{addr}/graphql and gRPC (coder.audit.v1.AuditService) on {addr}");
+    if let Some(Ok(operations)) = app.operations_addr() {
+        tracing::info!(%operations, "serving /metrics, /healthz and /readyz on http://{operations} (--metrics-listen)");
+    }
     if app.is_demo() {
         tracing::info!(
             "demo mode: no --coder-url given, serving a built-in demo audit log. GraphiQL: {scheme}://{addr}/graphql (token pre-filled). Demo token: {}",

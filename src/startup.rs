@@ -1,7 +1,7 @@
 //! Wiring: the upstream, the core, both protocol surfaces and the operational endpoints on
 //! one router, one listener (optionally TLS), and graceful shutdown.
 
-use std::{future::Future, io, net::SocketAddr, sync::Arc, time::Duration};
+use std::{future::Future, io, net::SocketAddr, sync::Arc};
 
 use axum::{
     Router,
@@ -9,7 +9,6 @@ use axum::{
     middleware,
 };
 use tokio::{net::TcpListener, sync::Semaphore};
-use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tonic_health::server::HealthReporter;
 use tower::Layer as _;
@@ -17,7 +16,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use url::Url;
 
 use crate::{
-    audit::{AuditLogs, StreamOptions},
+    audit::{AuditLogs, Limits, StreamOptions},
     auth::CODER_SESSION_TOKEN,
     config::Config,
     context::{self, CODER_REQUEST_ID, REQUEST_ID, TRACEPARENT},
@@ -25,7 +24,7 @@ use crate::{
     graphql::{self, GraphqlOptions},
     grpc::{self, AuditGrpc},
     health, index, ndjson,
-    server::{self, TlsError},
+    server::{self, ServeOptions, TlsError},
     telemetry,
     upstream::{ClientBuildError, ClientConfig, CoderClient},
 };
@@ -52,9 +51,39 @@ pub enum StartupError {
 #[derive(Debug, Clone)]
 pub struct RouterOptions {
     pub graphql: GraphqlOptions,
+    /// Whether `/metrics` is on the public router (no `--metrics-listen`).
+    pub public_metrics: bool,
     pub grpc_max_message: usize,
     pub max_concurrent_requests: usize,
     pub cors_origins: Vec<String>,
+}
+
+impl RouterOptions {
+    /// The options `config` asks for; `demo` pre-fills `GraphiQL` with the demo token.
+    #[must_use]
+    pub fn from_config(config: &Config, demo: bool) -> Self {
+        Self {
+            graphql: GraphqlOptions {
+                demo_token: demo.then(|| demo::DEMO_TOKEN.to_owned()),
+                graphiql: !config.disable_graphiql,
+                introspection: !config.disable_introspection,
+                max_depth: config.graphql_max_depth,
+                max_complexity: config.graphql_max_complexity,
+                max_body: config.max_request_body,
+                cors_origins: config.cors_origin.clone(),
+                connection_init_timeout: config.connection_init_timeout,
+                max_subscriptions_per_connection: usize::try_from(
+                    config.max_subscriptions_per_connection,
+                )
+                .unwrap_or(usize::MAX),
+            },
+            public_metrics: config.metrics_listen.is_none(),
+            grpc_max_message: config.grpc_max_message,
+            max_concurrent_requests: usize::try_from(config.max_concurrent_requests)
+                .unwrap_or(usize::MAX),
+            cors_origins: config.cors_origin.clone(),
+        }
+    }
 }
 
 /// Every surface on one router, and the reporter that keeps gRPC health current.
@@ -76,8 +105,12 @@ pub fn router(
     let http = graphql::router(audit.clone(), &options.graphql)
         .merge(ndjson::router(audit.clone()))
         .merge(health::router(client.clone()))
-        .merge(index::router(options.graphql.graphiql))
-        .merge(telemetry::router());
+        .merge(index::router(options.graphql.graphiql));
+    let http = if options.public_metrics {
+        http.merge(telemetry::router())
+    } else {
+        http
+    };
     let audit_service = AuditGrpc::new(audit).into_server(options.grpc_max_message);
     let mut router = tonic::service::Routes::from(http)
         // gRPC-Web (HTTP/1.1 or 2, for browsers) is translated to gRPC; plain gRPC passes.
@@ -99,6 +132,14 @@ pub fn router(
         router.layer(middleware::from_fn(context::establish)),
         reporter,
     ))
+}
+
+/// What `--metrics-listen` serves: metrics and the probes, so an orchestrator can probe the
+/// gateway while `--max-connections` refuses public connections.
+pub fn operations_router(client: &CoderClient) -> Router {
+    health::router(client.clone())
+        .merge(telemetry::router())
+        .layer(middleware::from_fn(context::establish))
 }
 
 /// Browsers at the configured origins may call GraphQL and gRPC-Web and read the gRPC
@@ -140,10 +181,9 @@ fn cors(origins: &[String]) -> Result<CorsLayer, StartupError> {
 pub struct Application {
     listener: TcpListener,
     router: Router,
-    tls: Option<TlsAcceptor>,
-    shutdown_grace: Duration,
-    /// Ends every export and watch when the shutdown grace period is over.
-    closing: CancellationToken,
+    serve: ServeOptions,
+    /// `--metrics-listen`: its listener and router.
+    operations: Option<(TcpListener, Router)>,
     upstream: Url,
     demo: bool,
 }
@@ -194,34 +234,27 @@ impl Application {
         let closing = CancellationToken::new();
         let audit = AuditLogs::new(
             client.clone(),
-            config.max_limit,
+            Limits {
+                max_limit: config.max_limit,
+                max_query_length: usize::try_from(config.max_query_length).unwrap_or(usize::MAX),
+            },
             StreamOptions {
                 watch_interval: config.watch_interval,
                 max_watches: usize::try_from(config.max_watches).unwrap_or(usize::MAX),
                 closing: closing.clone(),
             },
         );
-        let options = RouterOptions {
-            graphql: GraphqlOptions {
-                demo_token: demo.then(|| demo::DEMO_TOKEN.to_owned()),
-                graphiql: !config.disable_graphiql,
-                introspection: !config.disable_introspection,
-                max_depth: config.graphql_max_depth,
-                max_complexity: config.graphql_max_complexity,
-                max_body: config.max_request_body,
-                cors_origins: config.cors_origin.clone(),
-                connection_init_timeout: config.connection_init_timeout,
-                max_subscriptions_per_connection: usize::try_from(
-                    config.max_subscriptions_per_connection,
-                )
-                .unwrap_or(usize::MAX),
-            },
-            grpc_max_message: config.grpc_max_message,
-            max_concurrent_requests: usize::try_from(config.max_concurrent_requests)
-                .unwrap_or(usize::MAX),
-            cors_origins: config.cors_origin.clone(),
-        };
+        let options = RouterOptions::from_config(config, demo);
         let (router, reporter) = router(&client, audit, &options)?;
+        let operations = match config.metrics_listen {
+            Some(addr) => Some((
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| StartupError::Listen { addr, source })?,
+                operations_router(&client),
+            )),
+            None => None,
+        };
         tokio::spawn(health::watch(client, reporter, config.health_interval));
         let listener =
             TcpListener::bind(config.listen)
@@ -233,9 +266,14 @@ impl Application {
         Ok(Self {
             listener,
             router,
-            tls,
-            shutdown_grace: config.shutdown_grace,
-            closing,
+            serve: ServeOptions {
+                tls,
+                grace: config.shutdown_grace,
+                streams: closing,
+                header_read_timeout: config.header_read_timeout,
+                max_connections: usize::try_from(config.max_connections).unwrap_or(usize::MAX),
+            },
+            operations,
             upstream,
             demo,
         })
@@ -246,10 +284,21 @@ impl Application {
         self.listener.local_addr()
     }
 
+    /// The bound address of `--metrics-listen`, when configured.
+    pub fn operations_addr(&self) -> Option<io::Result<SocketAddr>> {
+        self.operations
+            .as_ref()
+            .map(|(listener, _)| listener.local_addr())
+    }
+
     /// `https` when serving TLS, else `http`.
     #[must_use]
     pub fn scheme(&self) -> &'static str {
-        if self.tls.is_some() { "https" } else { "http" }
+        if self.serve.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
     }
 
     /// Whether the gateway is serving the built-in demo upstream.
@@ -265,20 +314,29 @@ impl Application {
     }
 
     /// Serves until `shutdown` completes, then lets in-flight requests finish for at most
-    /// the grace period.
+    /// the grace period. Probes and metrics on `--metrics-listen` answer until the public
+    /// listener has drained.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> io::Result<()> {
-        server::serve(
-            self.listener,
-            self.router,
-            self.tls,
-            shutdown,
-            self.shutdown_grace,
-            self.closing,
-        )
-        .await
+        let operations = self.operations.map(|(listener, router)| {
+            let options = ServeOptions {
+                tls: None,
+                ..self.serve.clone()
+            };
+            tokio::spawn(server::serve(
+                listener,
+                router,
+                std::future::pending(),
+                options,
+            ))
+        });
+        let served = server::serve(self.listener, self.router, shutdown, self.serve).await;
+        if let Some(operations) = operations {
+            operations.abort();
+        }
+        served
     }
 }
 

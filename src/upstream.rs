@@ -20,7 +20,7 @@ use serde::Deserialize;
 use crate::{
     auth::{CODER_SESSION_TOKEN, SessionToken},
     context::{CODER_REQUEST_ID, CallContext, REQUEST_ID, TRACEPARENT},
-    error::{Error, UpstreamMessage, Validation},
+    error::{Error, MAX_ECHO, UpstreamMessage, Validation, bounded},
     model::{AuditPage, PageError, Row},
 };
 
@@ -30,6 +30,9 @@ const AUDIT_PATH: &str = "api/v2/audit";
 const BUILDINFO_PATH: &str = "api/v2/buildinfo";
 /// A readiness probe must answer quickly even when the audit timeout is long.
 const READINESS_TIMEOUT: Duration = Duration::from_secs(5);
+/// The longest request URL the gateway sends: HTTP stacks (Coder's Go server among them)
+/// refuse URLs in the tens of kilobytes, and `--max-query-length` keeps real ones far below.
+const MAX_URL: usize = 60 * 1024;
 
 /// What to ask Coder for; `limit` is already the explicit page size to send.
 #[derive(Debug, Clone, Copy)]
@@ -184,13 +187,21 @@ impl CoderClient {
             .append_pair("q", request.q)
             .append_pair("limit", &request.limit.to_string())
             .append_pair("offset", &request.offset.to_string());
+        if url.as_str().len() > MAX_URL {
+            return Err(Error::Internal {
+                reason: format!(
+                    "the request to Coder would have a {}-byte URL, more than {MAX_URL}",
+                    url.as_str().len()
+                ),
+            });
+        }
 
         let mut attempt = 0;
         loop {
             let result = self.attempt(call, url.clone()).await.and_then(|answer| {
                 if answer.status == StatusCode::OK {
                     let parsed = parse(&answer.body).map_err(|e| Error::UpstreamBody {
-                        reason: call.token.redact(e.to_string()),
+                        reason: bounded(call.token.redact(e.to_string()), MAX_ECHO),
                     })?;
                     Ok((parsed, answer.coder_request_id))
                 } else {
@@ -282,7 +293,10 @@ impl CoderClient {
                 }
             } else {
                 Error::UpstreamBody {
-                    reason: token.redact(format!("the body could not be read: {}", chain(&e))),
+                    reason: bounded(
+                        token.redact(format!("the body could not be read: {}", chain(&e))),
+                        MAX_ECHO,
+                    ),
                 }
             }
         })? {
@@ -301,6 +315,7 @@ impl CoderClient {
     }
 
     /// Whether Coder answers at all: its unauthenticated, cheap `GET /api/v2/buildinfo`.
+    /// The reason names no address: `/readyz` shows it on the public port.
     pub async fn check_reachable(&self) -> Result<(), String> {
         let response = self
             .http
@@ -308,27 +323,40 @@ impl CoderClient {
             .timeout(self.config.timeout.min(READINESS_TIMEOUT))
             .send()
             .await
-            .map_err(|e| format!("{} is unreachable: {}", self.buildinfo_url, chain(&e)))?;
+            .map_err(|e| {
+                format!(
+                    "Coder's GET /{BUILDINFO_PATH} failed: {}",
+                    without_url(&e, "Coder")
+                )
+            })?;
         if response.status().is_success() {
             Ok(())
         } else {
             Err(format!(
-                "{} answered HTTP {}",
-                self.buildinfo_url,
+                "Coder's GET /{BUILDINFO_PATH} answered HTTP {}",
                 response.status().as_u16()
             ))
         }
     }
 
+    /// A request that never got an answer. reqwest's text names the whole URL, `q`
+    /// included, and callers need not learn Coder's internal address: both are left out. A request that could not even be built is the
+    /// gateway's failure: not UNAVAILABLE, and not retried.
     fn transport_error(&self, error: &reqwest::Error, token: &SessionToken) -> Error {
         if error.is_timeout() {
             return Error::Timeout {
                 after: self.config.timeout,
             };
         }
-        let origin = self.audit_url.origin().ascii_serialization();
-        Error::Unavailable {
-            reason: token.redact(format!("request to {origin} failed: {}", chain(error))),
+        let text = bounded(token.redact(without_url(error, "Coder")), MAX_ECHO);
+        if error.is_builder() {
+            Error::Internal {
+                reason: format!("the request to Coder could not be built: {text}"),
+            }
+        } else {
+            Error::Unavailable {
+                reason: format!("the request to Coder failed: {text}"),
+            }
         }
     }
 }
@@ -346,10 +374,10 @@ fn status_error(answer: &Answer, token: &SessionToken) -> Error {
     let envelope = serde_json::from_slice::<ErrorBody>(body).ok();
     let message = match &envelope {
         Some(body) => UpstreamMessage {
-            message: token.redact(body.message.clone()),
+            message: bounded(token.redact(body.message.clone()), MAX_ECHO),
             detail: Some(&body.detail)
                 .filter(|d| !d.is_empty())
-                .map(|d| token.redact(d.clone())),
+                .map(|d| bounded(token.redact(d.clone()), MAX_ECHO)),
         },
         None => UpstreamMessage {
             message: status
@@ -366,10 +394,7 @@ fn status_error(answer: &Answer, token: &SessionToken) -> Error {
                 validations: body
                     .validations
                     .into_iter()
-                    .map(|v| Validation {
-                        field: v.field,
-                        detail: token.redact(v.detail),
-                    })
+                    .map(|v| Validation::new(&v.field, token.redact(v.detail)))
                     .collect(),
             },
             None => Error::UpstreamStatus {
@@ -392,6 +417,15 @@ fn status_error(answer: &Answer, token: &SessionToken) -> Error {
             status: status.as_u16(),
             message,
         },
+    }
+}
+
+/// The error's text, causes included, with the request's URL replaced by `name`.
+fn without_url(error: &reqwest::Error, name: &str) -> String {
+    let text = chain(error);
+    match error.url() {
+        Some(url) => text.replace(url.as_str(), name),
+        None => text,
     }
 }
 

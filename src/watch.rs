@@ -170,7 +170,9 @@ impl Watch {
         call: CallContext,
         request: WatchRequest,
     ) -> Result<Self, Error> {
-        let q = crate::query::compile(&request.q, &request.filter).map_err(Error::invalid)?;
+        let q = audit
+            .compile(&request.q, &request.filter)
+            .map_err(Error::invalid)?;
         let resumed = match request.after.as_deref().filter(|a| !a.is_empty()) {
             Some(text) => Some(
                 cursor::decode_watch(&q, text)

@@ -272,10 +272,35 @@ async fn refusals_are_error_messages_with_codes() {
 }
 
 #[tokio::test]
-async fn connections_are_bounded_in_time_and_origin() {
-    let (gateway, _, _) = live_gateway(&["--connection-init-timeout", "200ms"]).await;
+async fn connections_are_bounded_in_time_origin_and_message_size() {
+    let (gateway, _, _) = live_gateway(&[
+        "--connection-init-timeout",
+        "200ms",
+        "--max-request-body",
+        "4096",
+    ])
+    .await;
     let mut socket = connect(&gateway, &[]).await;
     assert_eq!(receive(&mut socket).await["closed"], 4408);
+
+    // A message larger than --max-request-body ends the connection.
+    let mut socket = connect(&gateway, &[]).await;
+    init(&mut socket, json!({"Coder-Session-Token": DEMO_TOKEN})).await;
+    let big = json!({"id": "1", "type": "subscribe", "payload": {"query": "x".repeat(20_000)}});
+    let _ = socket.send(Message::Text(big.to_string().into())).await;
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match socket.next().await {
+                None | Some(Err(_) | Ok(Message::Close(_))) => break,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await;
+    assert!(
+        ended.is_ok(),
+        "an oversized message left the connection open"
+    );
 
     let request = ws_request(&gateway, &[("origin", "https://evil.example")]);
     let error = tokio_tungstenite::connect_async(request)

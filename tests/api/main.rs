@@ -15,6 +15,7 @@ mod filters;
 mod forwarding;
 mod graphiql;
 mod helpers;
+mod hostile;
 mod live;
 mod operations;
 #[cfg(feature = "otel")]

@@ -79,11 +79,25 @@ async fn probes_say_alive_and_ready_without_touching_the_audit_endpoint() {
         "a probe called the audit endpoint"
     );
 
-    let down = crate::helpers::gateway(&dead_upstream().await, &[]).await;
+    let dead = dead_upstream().await;
+    let down = crate::helpers::gateway(&dead, &[]).await;
     assert_eq!(down.get("/healthz").await.status(), 200);
     let ready = down.get("/readyz").await;
     assert_eq!(ready.status(), 503);
-    assert!(ready.text().await.expect("body").contains("unreachable"));
+    let body = ready.text().await.expect("body");
+    assert!(body.contains("buildinfo failed"), "{body}");
+    // The public port does not tell callers where Coder is.
+    let port = dead.rsplit(':').next().expect("port");
+    assert!(!body.contains(port), "{body}");
+    let (_, page) = down
+        .graphql_with(
+            "{ auditLogs(limit: 1) { count } }",
+            json!({}),
+            &[("coder-session-token", DEMO_TOKEN)],
+        )
+        .await;
+    assert_eq!(graphql_code(&page), "UPSTREAM_UNAVAILABLE", "{page}");
+    assert!(!page.to_string().contains(port), "{page}");
 }
 
 #[tokio::test]
@@ -710,10 +724,11 @@ async fn tls_serving_and_a_private_upstream_ca() {
     tokio::spawn(server::serve(
         listener,
         demo::router(DemoConfig::default()),
-        Some(acceptor),
         std::future::pending(),
-        Duration::from_secs(1),
-        tokio_util::sync::CancellationToken::new(),
+        server::ServeOptions {
+            tls: Some(acceptor),
+            ..server::ServeOptions::new(Duration::from_secs(1))
+        },
     ));
     let coder = format!("https://localhost:{coder_port}");
 

@@ -6,7 +6,7 @@ use std::{collections::HashSet, time::Duration};
 
 use axum::http::StatusCode;
 use coder_audit_gateway::{
-    audit::{AuditLogs, StreamOptions},
+    audit::{AuditLogs, Limits, StreamOptions},
     auth::SessionToken,
     context::{CallContext, Protocol, RequestInfo},
     demo::{self, DEMO_MEMBER_TOKEN, DEMO_TOKEN, DemoConfig, DemoHandle},
@@ -45,7 +45,7 @@ fn core(upstream: &str, interval: Duration) -> AuditLogs {
     .expect("client");
     AuditLogs::new(
         client,
-        1000,
+        Limits::default(),
         StreamOptions {
             watch_interval: interval,
             ..StreamOptions::default()
