@@ -177,6 +177,14 @@ impl Gateway {
     }
 }
 
+/// A gRPC-Web frame: flag, big-endian length, payload.
+pub(crate) fn grpc_web_frame(flag: u8, payload: &[u8]) -> Vec<u8> {
+    let mut frame = vec![flag];
+    frame.extend_from_slice(&u32::try_from(payload.len()).expect("small").to_be_bytes());
+    frame.extend_from_slice(payload);
+    frame
+}
+
 /// The upstream's own answer, fetched directly.
 pub(crate) async fn upstream_page(
     upstream: &str,

@@ -16,6 +16,7 @@ mod forwarding;
 mod graphiql;
 mod helpers;
 mod hostile;
+mod isolation;
 mod live;
 mod operations;
 #[cfg(feature = "otel")]

@@ -25,7 +25,7 @@ use tonic_reflection::pb::{v1, v1alpha};
 
 use crate::helpers::{
     captured_logs, dead_upstream, demo_gateway, demo_upstream, fake_coder, gateway, graphql_code,
-    http, response, start_binary, terminate,
+    grpc_web_frame, http, response, start_binary, terminate,
 };
 
 const EMPTY_PAGE: &str = r#"{"audit_logs":[],"count":0,"count_cap":2000}"#;
@@ -184,14 +184,6 @@ async fn reflection_lists_the_services_in_v1_and_v1alpha() {
         panic!("no v1alpha file descriptor")
     };
     assert!(!files.file_descriptor_proto.is_empty());
-}
-
-/// A gRPC-Web frame: flag, big-endian length, payload.
-fn grpc_web_frame(flag: u8, payload: &[u8]) -> Vec<u8> {
-    let mut frame = vec![flag];
-    frame.extend_from_slice(&u32::try_from(payload.len()).expect("small").to_be_bytes());
-    frame.extend_from_slice(payload);
-    frame
 }
 
 #[tokio::test]
