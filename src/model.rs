@@ -7,9 +7,12 @@
 //! default, unknown keys are ignored, and only the keys that identify a row are required, so
 //! a page from any Coder version parses instead of failing the whole response.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, fmt, marker::PhantomData};
 
-use serde::{Deserialize, Deserializer};
+use serde::{
+    Deserialize, Deserializer,
+    de::{MapAccess, Visitor, value::MapAccessDeserializer},
+};
 use serde_json::value::RawValue;
 
 pub mod known;
@@ -21,7 +24,7 @@ pub use time::{Timestamp, TimestampError};
 #[derive(Debug, Clone, Deserialize)]
 pub struct AuditPage {
     /// Newest first.
-    #[serde(deserialize_with = "null_as_default")]
+    #[serde(deserialize_with = "object_rows")]
     pub audit_logs: Vec<AuditLog>,
     /// Rows matching the filter; capped at `count_cap + 1` by current servers.
     pub count: i64,
@@ -43,7 +46,7 @@ impl AuditPage {
     /// Parses Coder's answer. The body is checked as UTF-8 once, as a whole, so the parser
     /// does not check each of the page's thousands of strings again.
     pub fn from_json(body: &[u8]) -> Result<Self, PageError> {
-        Ok(serde_json::from_str(std::str::from_utf8(body)?)?)
+        Ok(serde_json::from_str::<Object<Self>>(std::str::from_utf8(body)?)?.0)
     }
 }
 
@@ -80,11 +83,11 @@ impl Row {
     /// Parses a page's rows, each kept with its own JSON text; only `id` and `time` are
     /// read now.
     pub fn page_from_json(body: &[u8]) -> Result<Vec<Self>, PageError> {
-        let page: RawRows<'_> = serde_json::from_str(std::str::from_utf8(body)?)?;
+        let Object(page): Object<RawRows<'_>> = serde_json::from_str(std::str::from_utf8(body)?)?;
         page.audit_logs
             .into_iter()
             .map(|raw| {
-                let key: RowKey = serde_json::from_str(raw.get())?;
+                let Object(key): Object<RowKey> = serde_json::from_str(raw.get())?;
                 Ok(Self {
                     raw: raw.to_owned(),
                     id: key.id,
@@ -98,7 +101,7 @@ impl Row {
     /// The whole row, parsed on first use. An error names what Coder sent wrong.
     pub fn log(&self) -> Result<&AuditLog, &str> {
         self.log
-            .get_or_init(|| serde_json::from_str(self.raw.get()).map_err(|e| e.to_string()))
+            .get_or_init(|| parse_row(self.raw.get()))
             .as_ref()
             .map_err(String::as_str)
     }
@@ -107,7 +110,7 @@ impl Row {
     pub fn into_log(self) -> Result<AuditLog, String> {
         match self.log.into_inner() {
             Some(parsed) => parsed,
-            None => serde_json::from_str(self.raw.get()).map_err(|e| e.to_string()),
+            None => parse_row(self.raw.get()),
         }
     }
 
@@ -242,6 +245,49 @@ pub struct SlimRole {
 
 /// Go encodes a nil slice or map as `null`; Coder avoids that today, but a `null` must not
 /// turn a whole page into an error.
+fn parse_row(text: &str) -> Result<AuditLog, String> {
+    serde_json::from_str::<Object<AuditLog>>(text)
+        .map(|Object(log)| log)
+        .map_err(|e| e.to_string())
+}
+
+/// A JSON object read as `T`. serde's derived structs also accept the array of their
+/// fields in order, so `[null, 0, null]` would pass for an empty page: pages and rows must
+/// be objects, as Coder sends them.
+struct Object<T>(T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ObjectVisitor<T>(PhantomData<T>);
+
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjectVisitor<T> {
+            type Value = T;
+
+            fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+                formatter.write_str("a JSON object")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                T::deserialize(MapAccessDeserializer::new(map))
+            }
+        }
+
+        deserializer
+            .deserialize_map(ObjectVisitor(PhantomData))
+            .map(Object)
+    }
+}
+
+/// The page's rows, each an object; `null` is no rows.
+fn object_rows<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<AuditLog>, D::Error> {
+    let rows: Option<Vec<Object<AuditLog>>> = Option::deserialize(deserializer)?;
+    Ok(rows
+        .unwrap_or_default()
+        .into_iter()
+        .map(|Object(log)| log)
+        .collect())
+}
+
 fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
 where
     D: Deserializer<'de>,
@@ -255,6 +301,24 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
+
+    #[test]
+    fn pages_and_rows_are_objects_not_arrays_of_their_fields() {
+        assert!(AuditPage::from_json(b"[null, 0, null]").is_err());
+        assert!(Row::page_from_json(b"[null, 0]").is_err());
+        assert!(
+            AuditPage::from_json(
+                br#"{"audit_logs": [["id", "2026-01-01T00:00:00Z"]], "count": 1}"#
+            )
+            .is_err()
+        );
+        assert!(
+            Row::page_from_json(br#"{"audit_logs": [["id", "2026-01-01T00:00:00Z"]], "count": 1}"#)
+                .is_err()
+        );
+        let page = AuditPage::from_json(br#"{"audit_logs": null, "count": 0}"#).expect("a page");
+        assert!(page.audit_logs.is_empty());
+    }
 
     /// A raw JSON side as a value tree, for comparing.
     fn tree(raw: Option<&RawValue>) -> Option<Value> {
