@@ -135,8 +135,19 @@ pub fn metrics() -> PrometheusHandle {
         .clone()
 }
 
-/// `GET /metrics`.
+/// `GET /metrics`. The runtime's live task count is read at each scrape: a count that
+/// grows under steady load is a leak (of streams, pollers or connections).
 pub fn router() -> Router {
     let handle = metrics();
-    Router::new().route("/metrics", get(move || std::future::ready(handle.render())))
+    Router::new().route(
+        "/metrics",
+        get(move || {
+            let tasks = tokio::runtime::Handle::current()
+                .metrics()
+                .num_alive_tasks();
+            metrics::gauge!("gateway_runtime_tasks_alive")
+                .set(f64::from(u32::try_from(tasks).unwrap_or(u32::MAX)));
+            std::future::ready(handle.render())
+        }),
+    )
 }
