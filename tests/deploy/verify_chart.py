@@ -143,7 +143,16 @@ def main():
         full_deployment = everything["Deployment"][0]
         check("replicas" not in full_deployment["spec"], "replicas set although the HPA scales")
         full_container = full_deployment["spec"]["template"]["spec"]["containers"][0]
-        check(full_container["readinessProbe"]["httpGet"]["scheme"] == "HTTPS", "TLS probes are not HTTPS")
+        probe = full_container["readinessProbe"]["httpGet"]
+        check(probe["port"] == "metrics" and probe["scheme"] == "HTTP", "probes skip the metrics listener")
+        full_env = {e["name"]: e.get("value") for e in full_container["env"]}
+        check(full_env.get("GATEWAY_METRICS_LISTEN") == "0.0.0.0:9090", "no --metrics-listen")
+        monitor = everything["ServiceMonitor"][0]["spec"]
+        check(monitor["endpoints"][0]["port"] == "metrics", "the ServiceMonitor scrapes the public port")
+        check(len(everything["Service"]) == 2, "no Service for the metrics port")
+        tls_only = by_kind(render(chart, {**REQUIRED, "tls": {"enabled": True, "secretName": "t"}})[0])
+        tls_probe = tls_only["Deployment"][0]["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]
+        check(tls_probe["httpGet"]["scheme"] == "HTTPS", "TLS probes are not HTTPS")
         check("kubernetes.io/port-forward" not in notes and "port-forward" in notes, "NOTES do not say how to connect")
 
         print("== refusals")

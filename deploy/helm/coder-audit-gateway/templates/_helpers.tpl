@@ -48,3 +48,14 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- define "coder-audit-gateway.scheme" -}}
 {{- if .Values.tls.enabled }}HTTPS{{ else }}HTTP{{ end }}
 {{- end }}
+
+{{/* Where the probes knock: the metrics listener (plain HTTP) when there is one. */}}
+{{- define "coder-audit-gateway.probePort" -}}
+{{- if .Values.metrics.port -}}
+port: metrics
+scheme: HTTP
+{{- else -}}
+port: http
+scheme: {{ include "coder-audit-gateway.scheme" . }}
+{{- end -}}
+{{- end }}
