@@ -185,6 +185,28 @@ pub(crate) fn grpc_web_frame(flag: u8, payload: &[u8]) -> Vec<u8> {
     frame
 }
 
+impl Gateway {
+    /// `ListAuditLogs` over gRPC-Web (HTTP/1.1), as a browser sends it.
+    pub(crate) async fn grpc_web_list(
+        &self,
+        token: &str,
+        request: &pb::ListAuditLogsRequest,
+    ) -> reqwest::Response {
+        self.http
+            .post(format!(
+                "http://{}/coder.audit.v1.AuditService/ListAuditLogs",
+                self.addr
+            ))
+            .header("content-type", "application/grpc-web+proto")
+            .header("x-grpc-web", "1")
+            .header("coder-session-token", token)
+            .body(grpc_web_frame(0, &prost::Message::encode_to_vec(request)))
+            .send()
+            .await
+            .expect("answers")
+    }
+}
+
 /// The upstream's own answer, fetched directly.
 pub(crate) async fn upstream_page(
     upstream: &str,

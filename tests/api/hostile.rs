@@ -23,7 +23,7 @@ use tokio::{
 use tonic::Code;
 
 use crate::helpers::{
-    captured_logs, demo_upstream, fake_coder, gateway, graphql_code, http, response,
+    Gateway, captured_logs, demo_upstream, fake_coder, gateway, graphql_code, http, response,
 };
 
 /// The most of a caller's input any message or log line may echo, with room for the words
@@ -38,6 +38,20 @@ fn authorized<T>(message: T) -> tonic::Request<T> {
     request
 }
 
+/// `ListAuditLogs` with `q`, which the gateway must refuse.
+async fn list_refused(gateway: &Gateway, q: &str) -> tonic::Status {
+    gateway
+        .grpc()
+        .await
+        .list_audit_logs(authorized(ListAuditLogsRequest {
+            q: q.to_owned(),
+            limit: 1,
+            ..Default::default()
+        }))
+        .await
+        .expect_err("refused")
+}
+
 #[tokio::test]
 async fn oversized_queries_are_refused_before_coder_with_bounded_echoes() {
     let logs = captured_logs();
@@ -46,16 +60,7 @@ async fn oversized_queries_are_refused_before_coder_with_bounded_echoes() {
     let huge = "resource_type:workspace ".repeat(2 << 20 >> 4);
 
     // gRPC: 2 MB of q, as in the report.
-    let status = gateway
-        .grpc()
-        .await
-        .list_audit_logs(authorized(ListAuditLogsRequest {
-            q: huge.clone(),
-            limit: 1,
-            ..Default::default()
-        }))
-        .await
-        .expect_err("refused");
+    let status = list_refused(&gateway, &huge).await;
     assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
     assert!(status.message().contains("q: is ") && status.message().contains("--max-query-length"));
     assert!(status.message().len() <= 4096, "{}", status.message().len());
@@ -156,16 +161,7 @@ async fn a_request_the_gateway_cannot_build_is_internal_and_not_retried() {
     // Allowed by the configured length, but 200 kB of percent-encoded query is no URL any
     // HTTP stack accepts.
     let q = "é".repeat(100_000);
-    let status = gateway
-        .grpc()
-        .await
-        .list_audit_logs(authorized(ListAuditLogsRequest {
-            q: q.clone(),
-            limit: 1,
-            ..Default::default()
-        }))
-        .await
-        .expect_err("refused");
+    let status = list_refused(&gateway, &q).await;
     assert_eq!(status.code(), Code::Internal, "{status:?}");
     assert!(status.message().len() <= 4096);
     let (_, body) = gateway

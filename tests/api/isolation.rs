@@ -17,7 +17,7 @@ use futures::{StreamExt as _, stream};
 use prost::Message as _;
 use serde_json::json;
 
-use crate::helpers::{Gateway, demo_upstream, gateway, grpc_web_frame, http, upstream_page};
+use crate::helpers::{Gateway, demo_upstream, gateway, http, upstream_page};
 
 /// What a caller should get: the ids of a page and its count, or a refusal's HTTP status.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,14 +48,18 @@ async fn expected(upstream: &str, token: &str, (q, limit, offset): (&str, i32, i
     }
     let page = upstream_page(upstream, token, q, limit, offset).await;
     View::Page {
-        ids: page["audit_logs"]
-            .as_array()
-            .expect("rows")
-            .iter()
-            .map(|row| row["id"].as_str().expect("id").to_owned())
-            .collect(),
+        ids: ids(&page["audit_logs"]),
         count: page["count"].as_i64().expect("count"),
     }
+}
+
+/// The `id` of each row of a JSON array of rows.
+fn ids(rows: &serde_json::Value) -> BTreeSet<String> {
+    rows.as_array()
+        .expect("rows")
+        .iter()
+        .map(|row| row["id"].as_str().expect("id").to_owned())
+        .collect()
 }
 
 /// The refusal each protocol reports for Coder's status.
@@ -84,12 +88,7 @@ async fn via_graphql(gateway: &Gateway, token: &str, (q, limit, offset): (&str, 
     }
     let page = &body["data"]["auditLogs"];
     View::Page {
-        ids: page["auditLogs"]
-            .as_array()
-            .expect("rows")
-            .iter()
-            .map(|row| row["id"].as_str().expect("id").to_owned())
-            .collect(),
+        ids: ids(&page["auditLogs"]),
         count: page["count"].as_i64().expect("count"),
     }
 }
@@ -119,18 +118,7 @@ async fn via_grpc_web(
         offset,
         ..Default::default()
     };
-    let response = http()
-        .post(format!(
-            "http://{}/coder.audit.v1.AuditService/ListAuditLogs",
-            gateway.addr
-        ))
-        .header("content-type", "application/grpc-web+proto")
-        .header("x-grpc-web", "1")
-        .header("coder-session-token", token)
-        .body(grpc_web_frame(0, &request.encode_to_vec()))
-        .send()
-        .await
-        .expect("answers");
+    let response = gateway.grpc_web_list(token, &request).await;
     // A refusal is trailers only: the status in the response headers.
     let header_status = response
         .headers()

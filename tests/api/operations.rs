@@ -194,18 +194,7 @@ async fn grpc_web_works_over_http1_on_the_same_port() {
         limit: 3,
         ..Default::default()
     };
-    let response = http()
-        .post(format!(
-            "http://{}/coder.audit.v1.AuditService/ListAuditLogs",
-            gateway.addr
-        ))
-        .header("content-type", "application/grpc-web+proto")
-        .header("x-grpc-web", "1")
-        .header("coder-session-token", DEMO_TOKEN)
-        .body(grpc_web_frame(0, &request.encode_to_vec()))
-        .send()
-        .await
-        .expect("answers");
+    let response = gateway.grpc_web_list(DEMO_TOKEN, &request).await;
     assert_eq!(response.status(), 200);
     assert!(
         response.headers()["content-type"]

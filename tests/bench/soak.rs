@@ -224,6 +224,20 @@ struct Tally {
 }
 
 impl Tally {
+    /// A refusal: a token Coder always refuses must be refused as such whenever Coder
+    /// answers at all; any other refusal of it would be another caller's answer.
+    fn refusal(&self, caller: Caller, code: &str) {
+        self.refused.fetch_add(1, Ordering::Relaxed);
+        self.code(code);
+        let upstream_failed = matches!(
+            code,
+            "UPSTREAM_UNAVAILABLE" | "UPSTREAM_TIMEOUT" | "UPSTREAM_ERROR"
+        );
+        if caller.refused.is_some() && !upstream_failed && Some(code) != caller.refused {
+            self.cross_token.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     fn code(&self, code: &str) {
         *self
             .codes
@@ -305,18 +319,7 @@ async fn graphql_call(http: &reqwest::Client, addr: &str, caller: Caller, q: &st
     };
     let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
     if let Some(code) = value["errors"][0]["extensions"]["code"].as_str() {
-        tally.refused.fetch_add(1, Ordering::Relaxed);
-        tally.code(code);
-        // A refused token must be refused as such whenever Coder answers at all.
-        if caller.refused.is_some()
-            && !matches!(
-                code,
-                "UPSTREAM_UNAVAILABLE" | "UPSTREAM_TIMEOUT" | "UPSTREAM_ERROR"
-            )
-            && Some(code) != caller.refused
-        {
-            tally.cross_token.fetch_add(1, Ordering::Relaxed);
-        }
+        tally.refusal(caller, code);
         return;
     }
     let organizations: Vec<String> = value["data"]["auditLogs"]["auditLogs"]
@@ -393,18 +396,7 @@ async fn grpc_call(
             tally.code("OK");
         }
         Ok(Err(status)) => {
-            let code = grpc_code(&status);
-            tally.refused.fetch_add(1, Ordering::Relaxed);
-            tally.code(code);
-            if caller.refused.is_some()
-                && !matches!(
-                    code,
-                    "UPSTREAM_UNAVAILABLE" | "UPSTREAM_TIMEOUT" | "UPSTREAM_ERROR"
-                )
-                && Some(code) != caller.refused
-            {
-                tally.cross_token.fetch_add(1, Ordering::Relaxed);
-            }
+            tally.refusal(caller, grpc_code(&status));
         }
     }
 }
