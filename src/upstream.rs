@@ -30,8 +30,9 @@ const AUDIT_PATH: &str = "api/v2/audit";
 const BUILDINFO_PATH: &str = "api/v2/buildinfo";
 /// A readiness probe must answer quickly even when the audit timeout is long.
 const READINESS_TIMEOUT: Duration = Duration::from_secs(5);
-/// The longest request URL the gateway sends: HTTP stacks (Coder's Go server among them)
-/// refuse URLs in the tens of kilobytes, and `--max-query-length` keeps real ones far below.
+/// The longest request URL the gateway sends: the `http` crate under reqwest cannot build one
+/// of 64 KiB, proxies in front of Coder often refuse far less, and `--max-query-length` keeps
+/// real ones far below either.
 const MAX_URL: usize = 60 * 1024;
 
 /// What to ask Coder for; `limit` is already the explicit page size to send.
@@ -340,8 +341,9 @@ impl CoderClient {
     }
 
     /// A request that never got an answer. reqwest's text names the whole URL, `q`
-    /// included, and callers need not learn Coder's internal address: both are left out. A request that could not even be built is the
-    /// gateway's failure: not UNAVAILABLE, and not retried.
+    /// included, and callers need not learn Coder's internal address: both are left out.
+    /// A request that could not even be built is the gateway's failure: not UNAVAILABLE,
+    /// and not retried.
     fn transport_error(&self, error: &reqwest::Error, token: &SessionToken) -> Error {
         if error.is_timeout() {
             return Error::Timeout {
