@@ -197,6 +197,19 @@ async fn gateway_with_operations(upstream: &str, extra: &[&str]) -> (SocketAddr,
     (public, operations)
 }
 
+/// A keep-alive connection that has had one `/healthz` answered, left open.
+async fn served_keep_alive(addr: SocketAddr) -> TcpStream {
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .expect("write");
+    let mut answer = [0_u8; 256];
+    let read = stream.read(&mut answer).await.expect("read");
+    assert!(answer[..read].starts_with(b"HTTP/1.1 200"));
+    stream
+}
+
 /// Reads until the peer closes the connection; how long that took, at most `limit`.
 async fn closed_within(stream: &mut TcpStream, limit: Duration) -> Option<Duration> {
     let started = Instant::now();
@@ -233,14 +246,7 @@ async fn slow_clients_are_cut_off_and_oversized_heads_get_431() {
     }
 
     // An idle keep-alive connection is closed too, after serving its request.
-    let mut stream = TcpStream::connect(gateway.addr).await.expect("connect");
-    stream
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .expect("write");
-    let mut answer = [0_u8; 256];
-    let read = stream.read(&mut answer).await.expect("read");
-    assert!(answer[..read].starts_with(b"HTTP/1.1 200"));
+    let mut stream = served_keep_alive(gateway.addr).await;
     assert!(
         closed_within(&mut stream, limit).await.is_some(),
         "idle connection kept"
@@ -272,15 +278,7 @@ async fn connections_over_the_limit_are_refused_while_probes_and_metrics_answer_
         gateway_with_operations(&upstream, &["--max-connections", "2"]).await;
     let mut held = Vec::new();
     for _ in 0..2 {
-        let mut stream = TcpStream::connect(public).await.expect("connect");
-        stream
-            .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-            .await
-            .expect("write");
-        let mut answer = [0_u8; 256];
-        let read = stream.read(&mut answer).await.expect("read");
-        assert!(answer[..read].starts_with(b"HTTP/1.1 200"));
-        held.push(stream);
+        held.push(served_keep_alive(public).await);
     }
     let mut third = TcpStream::connect(public)
         .await
