@@ -14,7 +14,7 @@ use crate::{
     context::{CallContext, Protocol},
     error::{Error, Validation},
     export::{Export, ExportRequest},
-    model::Row,
+    model::{AuditPage, PageView, Row},
     query::{self, AuditLogFilter},
     upstream::{CoderClient, Fetched, PageRequest},
     watch::{Watch, WatchRequest, Watches},
@@ -192,18 +192,36 @@ impl AuditLogs {
         }
     }
 
-    /// Lists one page for the caller. Arguments are checked before Coder is called, so a bad
-    /// request costs the upstream nothing; the caller's deadline bounds the whole upstream
-    /// exchange, retries included, and dropping this future drops the upstream request.
+    /// Lists one page for the caller, owned.
     pub async fn list(&self, call: &CallContext, query: &AuditLogQuery) -> Result<Fetched, Error> {
+        self.list_with(call, query, |page| AuditPage::from(page)).await
+    }
+
+    /// Lists one page for the caller and hands it to `read` as Coder sent it, read in place:
+    /// what the encoders that write a response straight from Coder's body use. Arguments
+    /// are checked before Coder is called, so a bad request costs the upstream nothing; the
+    /// caller's deadline bounds the whole upstream exchange, retries included, and dropping
+    /// this future drops the upstream request.
+    pub async fn list_with<T>(
+        &self,
+        call: &CallContext,
+        query: &AuditLogQuery,
+        read: impl FnOnce(PageView<'_>) -> T,
+    ) -> Result<Fetched<T>, Error> {
         let started = Instant::now();
-        let result = self.fetch(call, query).await;
+        let mut seen = (0, 0);
+        let result = self
+            .fetch(call, query, |page| {
+                seen = (page.audit_logs.len(), page.count);
+                read(page)
+            })
+            .await;
         let elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
         let outcome = match &result {
-            Ok(fetched) => {
+            Ok(_) => {
                 tracing::debug!(
-                    rows = fetched.page.audit_logs.len(),
-                    count = fetched.page.count,
+                    rows = seen.0,
+                    count = seen.1,
                     elapsed_ms,
                     "audit page fetched"
                 );
@@ -231,7 +249,12 @@ impl AuditLogs {
         result
     }
 
-    async fn fetch(&self, call: &CallContext, query: &AuditLogQuery) -> Result<Fetched, Error> {
+    async fn fetch<T>(
+        &self,
+        call: &CallContext,
+        query: &AuditLogQuery,
+        read: impl FnOnce(PageView<'_>) -> T,
+    ) -> Result<Fetched<T>, Error> {
         let q = self.validate(query)?;
         let limit = if query.limit == 0 {
             DEFAULT_PAGE_SIZE
@@ -243,7 +266,7 @@ impl AuditLogs {
             limit,
             offset: query.offset,
         };
-        within_deadline(call, self.client.audit_page(call, request)).await
+        within_deadline(call, self.client.audit_page(call, request, read)).await
     }
 
     /// Reports every bad argument at once, as Coder does for its own query parameters, and

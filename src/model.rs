@@ -7,7 +7,7 @@
 //! default, unknown keys are ignored, and only the keys that identify a row are required, so
 //! a page from any Coder version parses instead of failing the whole response.
 
-use std::{collections::BTreeMap, fmt, marker::PhantomData};
+use std::{borrow::Cow, collections::BTreeMap, fmt, marker::PhantomData};
 
 use serde::{
     Deserialize, Deserializer,
@@ -17,19 +17,19 @@ use serde_json::value::RawValue;
 
 pub mod known;
 mod time;
+mod view;
 
 pub use time::{Timestamp, TimestampError};
+pub use view::{AuditLogView, DiffView, OrganizationView, PageView, RoleView, UserView};
 
-/// One page of `GET /api/v2/audit`.
-#[derive(Debug, Clone, Deserialize)]
+/// One page of `GET /api/v2/audit`, owned: the [`PageView`] with its strings copied.
+#[derive(Debug, Clone)]
 pub struct AuditPage {
     /// Newest first.
-    #[serde(deserialize_with = "object_rows")]
     pub audit_logs: Vec<AuditLog>,
     /// Rows matching the filter; capped at `count_cap + 1` by current servers.
     pub count: i64,
     /// `None` on older servers, which count exactly.
-    #[serde(default)]
     pub count_cap: Option<i64>,
 }
 
@@ -46,7 +46,7 @@ impl AuditPage {
     /// Parses Coder's answer. The body is checked as UTF-8 once, as a whole, so the parser
     /// does not check each of the page's thousands of strings again.
     pub fn from_json(body: &[u8]) -> Result<Self, PageError> {
-        Ok(serde_json::from_str::<Object<Self>>(std::str::from_utf8(body)?)?.0)
+        PageView::from_json(body).map(Self::from)
     }
 }
 
@@ -128,127 +128,176 @@ impl Row {
     }
 }
 
-/// One audited event, field for field as Coder sends it.
-#[derive(Debug, Clone, Deserialize)]
+/// One audited event, field for field as Coder sends it (read by [`AuditLogView`]).
+#[derive(Debug, Clone)]
 pub struct AuditLog {
     pub id: String,
-    #[serde(default)]
     pub request_id: String,
     pub time: Timestamp,
     /// `""` when Coder could not tell the client's address.
-    #[serde(default)]
     pub ip: String,
-    #[serde(default)]
     pub user_agent: String,
     /// Open enum: kept as Coder's string so newer values pass through.
     pub resource_type: String,
-    #[serde(default)]
     pub resource_id: String,
-    #[serde(default)]
     pub resource_target: String,
-    #[serde(default)]
     pub resource_icon: String,
     /// Open enum: kept as Coder's string so newer values pass through.
     pub action: String,
     /// Sorted by field name, so every caller sees the same order.
-    #[serde(default, deserialize_with = "null_as_default")]
     pub diff: BTreeMap<String, DiffField>,
-    #[serde(default)]
     pub status_code: i32,
     /// Opaque: its shape varies per event and Coder stores whatever it was given. Kept as
     /// the upstream's JSON text (validated, not parsed into a tree): each protocol converts
     /// it once, straight into its own value type, and only when a caller asks for it. `None`
     /// when Coder sent `null`.
-    #[serde(default)]
     pub additional_fields: Option<Box<RawValue>>,
-    #[serde(default)]
     pub description: String,
-    #[serde(default)]
     pub resource_link: String,
-    #[serde(default)]
     pub is_deleted: bool,
     /// The zero UUID for site-wide events.
-    #[serde(default)]
     pub organization_id: String,
     /// Absent (not null) for site-wide events.
-    #[serde(default)]
     pub organization: Option<MinimalOrganization>,
     /// `null` when the acting user no longer exists.
-    #[serde(default)]
     pub user: Option<User>,
 }
 
 /// One changed field of a [`AuditLog::diff`].
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct DiffField {
     /// `None` when Coder omitted the side because it was null. Any JSON type otherwise, kept
     /// as the upstream's JSON text like `additional_fields`.
-    #[serde(default)]
     pub old: Option<Box<RawValue>>,
-    #[serde(default)]
     pub new: Option<Box<RawValue>>,
-    #[serde(default)]
     pub secret: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct MinimalOrganization {
-    #[serde(default)]
     pub id: String,
-    #[serde(default)]
     pub name: String,
-    #[serde(default)]
     pub display_name: String,
-    #[serde(default)]
     pub icon: String,
 }
 
 /// The acting user. Coder versions disagree on which of these keys they send, so only the
 /// ones every version sends are required.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct User {
     pub id: String,
     pub username: String,
-    #[serde(default)]
     pub name: String,
-    #[serde(default)]
     pub email: String,
-    #[serde(default)]
     pub avatar_url: String,
     pub created_at: Timestamp,
     /// Not sent by older servers.
-    #[serde(default)]
     pub updated_at: Option<Timestamp>,
-    #[serde(default)]
     pub last_seen_at: Option<Timestamp>,
-    #[serde(default)]
     pub status: String,
-    #[serde(default)]
     pub login_type: String,
-    #[serde(default)]
     pub theme_preference: String,
-    #[serde(default, deserialize_with = "null_as_default")]
     pub organization_ids: Vec<String>,
-    #[serde(default, deserialize_with = "null_as_default")]
     pub roles: Vec<SlimRole>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SlimRole {
     pub name: String,
-    #[serde(default)]
     pub display_name: String,
     /// Omitted by servers for site-wide roles.
-    #[serde(default)]
     pub organization_id: String,
 }
 
-/// Go encodes a nil slice or map as `null`; Coder avoids that today, but a `null` must not
-/// turn a whole page into an error.
+/// A row on its own, as the streaming surfaces keep it.
 fn parse_row(text: &str) -> Result<AuditLog, String> {
-    serde_json::from_str::<Object<AuditLog>>(text)
-        .map(|Object(log)| log)
+    serde_json::from_str::<Object<AuditLogView<'_>>>(text)
+        .map(|Object(log)| log.into())
         .map_err(|e| e.to_string())
+}
+
+impl From<PageView<'_>> for AuditPage {
+    fn from(page: PageView<'_>) -> Self {
+        Self {
+            audit_logs: page.audit_logs.into_iter().map(AuditLog::from).collect(),
+            count: page.count,
+            count_cap: page.count_cap,
+        }
+    }
+}
+
+impl From<AuditLogView<'_>> for AuditLog {
+    fn from(log: AuditLogView<'_>) -> Self {
+        Self {
+            id: log.id.into_owned(),
+            request_id: log.request_id.into_owned(),
+            time: log.time,
+            ip: log.ip.into_owned(),
+            user_agent: log.user_agent.into_owned(),
+            resource_type: log.resource_type.into_owned(),
+            resource_id: log.resource_id.into_owned(),
+            resource_target: log.resource_target.into_owned(),
+            resource_icon: log.resource_icon.into_owned(),
+            action: log.action.into_owned(),
+            diff: log
+                .diff
+                .into_iter()
+                .map(|(field, change)| {
+                    let change = DiffField {
+                        old: change.old.map(ToOwned::to_owned),
+                        new: change.new.map(ToOwned::to_owned),
+                        secret: change.secret,
+                    };
+                    (field.into_owned(), change)
+                })
+                .collect(),
+            status_code: log.status_code,
+            additional_fields: log.additional_fields.map(ToOwned::to_owned),
+            description: log.description.into_owned(),
+            resource_link: log.resource_link.into_owned(),
+            is_deleted: log.is_deleted,
+            organization_id: log.organization_id.into_owned(),
+            organization: log.organization.map(|org| MinimalOrganization {
+                id: org.id.into_owned(),
+                name: org.name.into_owned(),
+                display_name: org.display_name.into_owned(),
+                icon: org.icon.into_owned(),
+            }),
+            user: log.user.map(User::from),
+        }
+    }
+}
+
+impl From<UserView<'_>> for User {
+    fn from(user: UserView<'_>) -> Self {
+        Self {
+            id: user.id.into_owned(),
+            username: user.username.into_owned(),
+            name: user.name.into_owned(),
+            email: user.email.into_owned(),
+            avatar_url: user.avatar_url.into_owned(),
+            created_at: user.created_at,
+            updated_at: user.updated_at,
+            last_seen_at: user.last_seen_at,
+            status: user.status.into_owned(),
+            login_type: user.login_type.into_owned(),
+            theme_preference: user.theme_preference.into_owned(),
+            organization_ids: user
+                .organization_ids
+                .into_iter()
+                .map(Cow::into_owned)
+                .collect(),
+            roles: user
+                .roles
+                .into_iter()
+                .map(|role| SlimRole {
+                    name: role.name.into_owned(),
+                    display_name: role.display_name.into_owned(),
+                    organization_id: role.organization_id.into_owned(),
+                })
+                .collect(),
+        }
+    }
 }
 
 /// A JSON object read as `T`. serde's derived structs also accept the array of their
@@ -278,16 +327,8 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
     }
 }
 
-/// The page's rows, each an object; `null` is no rows.
-fn object_rows<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<AuditLog>, D::Error> {
-    let rows: Option<Vec<Object<AuditLog>>> = Option::deserialize(deserializer)?;
-    Ok(rows
-        .unwrap_or_default()
-        .into_iter()
-        .map(|Object(log)| log)
-        .collect())
-}
-
+/// Go encodes a nil slice or map as `null`; Coder avoids that today, but a `null` must not
+/// turn a whole page into an error.
 fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
 where
     D: Deserializer<'de>,
@@ -353,7 +394,7 @@ mod tests {
     }
 
     fn parse(row: Value) -> AuditLog {
-        serde_json::from_value(row).expect("row parses")
+        parse_row(&row.to_string()).expect("row parses")
     }
 
     #[test]
@@ -452,22 +493,39 @@ mod tests {
 
     #[test]
     fn page_without_count_cap_is_an_exact_count() {
-        let page: AuditPage =
-            serde_json::from_value(json!({"audit_logs": [], "count": 7})).expect("page");
+        let page = AuditPage::from_json(br#"{"audit_logs": [], "count": 7}"#).expect("page");
         assert_eq!(page.count_cap, None);
-        let page: AuditPage =
-            serde_json::from_value(json!({"audit_logs": null, "count": 0, "count_cap": 2000}))
-                .expect("page");
+        let page = AuditPage::from_json(br#"{"audit_logs": null, "count": 0, "count_cap": 2000}"#)
+            .expect("page");
         assert!(page.audit_logs.is_empty());
         assert_eq!(page.count_cap, Some(2000));
     }
 
     #[test]
     fn escaped_html_characters_decode() {
-        let page: AuditPage = serde_json::from_str(
-            r#"{"audit_logs":[{"id":"i","time":"2026-01-01T00:00:00Z","resource_type":"user","action":"write","user_agent":"a \u003cb\u003e \u0026 \u2028"}],"count":1}"#,
-        )
-        .expect("page");
+        let body = br#"{"audit_logs":[{"id":"i","time":"2026-01-01T00:00:00Z","resource_type":"user","action":"write","user_agent":"a \u003cb\u003e \u0026 \u2028"}],"count":1}"#;
+        let page = AuditPage::from_json(body).expect("page");
         assert_eq!(page.audit_logs[0].user_agent, "a <b> & \u{2028}");
+        let view = PageView::from_json(body).expect("page");
+        assert!(matches!(view.audit_logs[0].id, Cow::Borrowed("i")));
+        assert!(matches!(&view.audit_logs[0].user_agent, Cow::Owned(agent) if agent == "a <b> & \u{2028}"));
+    }
+
+    #[test]
+    fn a_repeated_diff_field_keeps_its_last_value_in_name_order() {
+        let log = parse(row(&json!({})));
+        assert!(log.diff.is_empty());
+        let text = row(&json!({})).to_string().replace(
+            r#""diff":{}"#,
+            r#""diff":{"b":{"old":1},"a":{"new":2},"b":{"old":3}}"#,
+        );
+        let log = parse_row(&text).expect("row");
+        let keys: Vec<_> = log.diff.keys().map(String::as_str).collect();
+        assert_eq!(keys, ["a", "b"]);
+        assert_eq!(tree(log.diff["b"].old.as_deref()), Some(json!(3)));
+        let view: AuditLogView<'_> = serde_json::from_str(&text).expect("row");
+        let keys: Vec<_> = view.diff.iter().map(|(k, _)| &**k).collect();
+        assert_eq!(keys, ["a", "b"]);
+        assert_eq!(view.diff[1].1.old.map(RawValue::get), Some("3"));
     }
 }

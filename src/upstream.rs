@@ -21,7 +21,7 @@ use crate::{
     auth::{CODER_SESSION_TOKEN, SessionToken},
     context::{CODER_REQUEST_ID, CallContext, REQUEST_ID, TRACEPARENT},
     error::{Error, MAX_ECHO, UpstreamMessage, Validation, bounded},
-    model::{AuditPage, PageError, Row},
+    model::{AuditPage, PageError, PageView, Row},
 };
 
 /// Path of the audit endpoint below a deployment's base URL.
@@ -56,10 +56,10 @@ pub struct ClientConfig {
     pub ca_pem: Option<Vec<u8>>,
 }
 
-/// A page and the id Coder gave the request that fetched it.
+/// A page (as the caller chose to read it) and the id Coder gave the request that fetched it.
 #[derive(Debug, Clone)]
-pub struct Fetched {
-    pub page: AuditPage,
+pub struct Fetched<T = AuditPage> {
+    pub page: T,
     pub coder_request_id: Option<String>,
 }
 
@@ -149,18 +149,18 @@ impl CoderClient {
         &self.audit_url
     }
 
-    /// Fetches one page with the caller's token, retrying where that is safe: this GET is
-    /// idempotent, so a connection error or a 502/503/504 is tried again with exponential
-    /// backoff and jitter, but never once the next attempt would start past the caller's
-    /// deadline. A 4xx or 500 is an answer, not an accident, and is never retried.
-    pub async fn audit_page(
+    /// Fetches one page with the caller's token and hands it, read in place, to `read`;
+    /// see [`Self::fetch`] for retries.
+    pub async fn audit_page<T>(
         &self,
         call: &CallContext,
         request: PageRequest<'_>,
-    ) -> Result<Fetched, Error> {
-        let (page, coder_request_id) = self.fetch(call, request, AuditPage::from_json).await?;
+        read: impl FnOnce(PageView<'_>) -> T,
+    ) -> Result<Fetched<T>, Error> {
+        let (body, coder_request_id) = self.fetch(call, request).await?;
+        let page = PageView::from_json(&body).map_err(|e| body_error(call, &e))?;
         Ok(Fetched {
-            page,
+            page: read(page),
             coder_request_id,
         })
     }
@@ -172,15 +172,19 @@ impl CoderClient {
         call: &CallContext,
         request: PageRequest<'_>,
     ) -> Result<Vec<Row>, Error> {
-        Ok(self.fetch(call, request, Row::page_from_json).await?.0)
+        let (body, _) = self.fetch(call, request).await?;
+        Row::page_from_json(&body).map_err(|e| body_error(call, &e))
     }
 
-    async fn fetch<T>(
+    /// Fetches one page's body with the caller's token, retrying where that is safe: this
+    /// GET is idempotent, so a connection error or a 502/503/504 is tried again with
+    /// exponential backoff and jitter, but never once the next attempt would start past the
+    /// caller's deadline. A 4xx or 500 is an answer, not an accident, and is never retried.
+    async fn fetch(
         &self,
         call: &CallContext,
         request: PageRequest<'_>,
-        parse: fn(&[u8]) -> Result<T, PageError>,
-    ) -> Result<(T, Option<String>), Error> {
+    ) -> Result<(Vec<u8>, Option<String>), Error> {
         let mut url = self.audit_url.clone();
         // Form encoding sends `+` as `%2B`; a literal `+` would reach Coder as a space and
         // split an e-mail address into a bogus free-text term.
@@ -201,10 +205,7 @@ impl CoderClient {
         loop {
             let result = self.attempt(call, url.clone()).await.and_then(|answer| {
                 if answer.status == StatusCode::OK {
-                    let parsed = parse(&answer.body).map_err(|e| Error::UpstreamBody {
-                        reason: bounded(call.token.redact(e.to_string()), MAX_ECHO),
-                    })?;
-                    Ok((parsed, answer.coder_request_id))
+                    Ok((answer.body, answer.coder_request_id))
                 } else {
                     Err(status_error(&answer, &call.token))
                 }
@@ -360,6 +361,13 @@ impl CoderClient {
                 reason: format!("the request to Coder failed: {text}"),
             }
         }
+    }
+}
+
+/// A 200 whose body is not an audit page, in Coder's words as far as they are safe to echo.
+fn body_error(call: &CallContext, error: &PageError) -> Error {
+    Error::UpstreamBody {
+        reason: bounded(call.token.redact(error.to_string()), MAX_ECHO),
     }
 }
 

@@ -300,12 +300,13 @@ mod tests {
 
     #[test]
     fn optional_parts_stay_unset_and_null_additional_fields_is_null_value() {
-        let log: model::AuditLog = serde_json::from_value(json!({
+        let page = json!({"count": 1, "audit_logs": [{
             "id": "i", "time": "2026-04-02T09:02:11.5+02:00", "resource_type": "user", "action": "write",
             "diff": {"hashed_password": {"secret": true}, "ttl": {"old": 0, "secret": false}},
             "additional_fields": null, "user": null
-        }))
-        .expect("row");
+        }]});
+        let page = model::AuditPage::from_json(page.to_string().as_bytes()).expect("page");
+        let log = page.audit_logs.into_iter().next().expect("row");
         let pb = audit_log(log);
         assert_eq!(pb.organization, None);
         assert_eq!(pb.user, None);
