@@ -107,6 +107,17 @@ pub struct Config {
     #[arg(long, env = "GATEWAY_DISABLE_INTROSPECTION")]
     pub disable_introspection: bool,
 
+    /// GraphQL operations kept compiled, least recently used first out. An operation's first
+    /// request runs through async-graphql; later ones are written straight from Coder's
+    /// answer. 0 runs every request through async-graphql and turns persisted queries off.
+    #[arg(long, env = "GATEWAY_OPERATION_CACHE_SIZE", default_value_t = 1024, value_parser = clap::value_parser!(u32))]
+    pub operation_cache_size: u32,
+
+    /// Turn off automatic persisted queries (clients sending `extensions.persistedQuery`
+    /// get `PERSISTED_QUERY_NOT_SUPPORTED` and fall back to sending documents).
+    #[arg(long, env = "GATEWAY_DISABLE_APQ")]
+    pub disable_apq: bool,
+
     /// Do not serve the `GraphiQL` page at `GET /graphql`.
     #[arg(long, env = "GATEWAY_DISABLE_GRAPHIQL")]
     pub disable_graphiql: bool,

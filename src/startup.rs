@@ -76,6 +76,9 @@ impl RouterOptions {
                     config.max_subscriptions_per_connection,
                 )
                 .unwrap_or(usize::MAX),
+                operation_cache_size: usize::try_from(config.operation_cache_size)
+                    .unwrap_or(usize::MAX),
+                apq: !config.disable_apq,
             },
             public_metrics: config.metrics_listen.is_none(),
             grpc_max_message: config.grpc_max_message,

@@ -9,6 +9,8 @@
 //! `application/json` every GraphQL result is a 200; with `application/graphql-response+json`
 //! a request that never started executing is a 400 without a `data` entry.
 
+use std::sync::Arc;
+
 use async_graphql::Variables;
 use axum::{
     body::Body,
@@ -17,7 +19,22 @@ use axum::{
 };
 use serde_json::{Map, Value};
 
-use super::{Caller, GatewaySchema};
+use super::{
+    Caller, GatewaySchema,
+    apq::{self, PersistedQueryError},
+    plan::{self, Key, Plans},
+};
+use crate::audit::AuditLogs;
+
+/// What answers GraphQL requests over HTTP: a cached plan when there is one that covers the
+/// request, async-graphql otherwise (see [`plan`]).
+pub(super) struct Executor {
+    pub(super) schema: GatewaySchema,
+    pub(super) audit: AuditLogs,
+    pub(super) plans: Plans,
+    /// Automatic persisted queries are on (they need the cache).
+    pub(super) apq: bool,
+}
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 const JSON: &str = "application/json";
@@ -64,7 +81,7 @@ fn refuse(media: MediaType, status: StatusCode, code: &str, message: &str) -> Re
 
 /// `POST /graphql` with a JSON body.
 pub(super) async fn post(
-    schema: &GatewaySchema,
+    executor: &Executor,
     headers: &HeaderMap,
     body: Body,
     max_body: usize,
@@ -119,14 +136,14 @@ pub(super) async fn post(
         }
     };
     match request_from_params(&params) {
-        Ok(request) => execute(schema, request, media, caller).await,
+        Ok(request) => execute(executor, request, media, caller).await,
         Err(message) => refuse(media, StatusCode::BAD_REQUEST, "BAD_REQUEST", &message),
     }
 }
 
 /// `GET /graphql?query=…` (URL-encoded parameters; `variables` and `extensions` as JSON).
 pub(super) async fn get(
-    schema: &GatewaySchema,
+    executor: &Executor,
     headers: &HeaderMap,
     query: &str,
     caller: Caller,
@@ -151,42 +168,140 @@ pub(super) async fn get(
         params.insert(key.into_owned(), value);
     }
     match request_from_params(&params) {
-        Ok(request) => execute(schema, request, media, caller).await,
+        Ok(request) => execute(executor, request, media, caller).await,
         Err(message) => refuse(media, StatusCode::BAD_REQUEST, "BAD_REQUEST", &message),
     }
 }
 
-/// Checks the parameter types the specification requires and builds the request.
-fn request_from_params(params: &Map<String, Value>) -> Result<async_graphql::Request, String> {
-    let Some(Value::String(query)) = params.get("query") else {
-        return Err("the `query` parameter must be a string".to_owned());
-    };
-    let mut request = async_graphql::Request::new(query.clone());
-    match params.get("operationName") {
-        None | Some(Value::Null) => {}
-        Some(Value::String(name)) => request = request.operation_name(name.clone()),
-        Some(_) => return Err("the `operationName` parameter must be a string".to_owned()),
-    }
-    match params.get("variables") {
-        None | Some(Value::Null) => {}
-        Some(variables @ Value::Object(_)) => {
-            request = request.variables(Variables::from_json(variables.clone()));
-        }
-        Some(_) => return Err("the `variables` parameter must be a map".to_owned()),
-    }
-    match params.get("extensions") {
-        None | Some(Value::Null | Value::Object(_)) => {}
-        Some(_) => return Err("the `extensions` parameter must be a map".to_owned()),
-    }
-    Ok(request)
+/// A request's parameters, their types checked.
+struct Params {
+    query: Option<String>,
+    operation_name: Option<String>,
+    variables: Variables,
+    /// `extensions.persistedQuery`, when the client sent one.
+    persisted: Option<apq::PersistedQuery>,
 }
 
-async fn execute(
+/// Checks the parameter types the specification requires.
+fn request_from_params(params: &Map<String, Value>) -> Result<Params, String> {
+    let persisted = match params.get("extensions") {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(extensions)) => apq::PersistedQuery::from_extensions(extensions)?,
+        Some(_) => return Err("the `extensions` parameter must be a map".to_owned()),
+    };
+    let query = match params.get("query") {
+        Some(Value::String(query)) => Some(query.clone()),
+        None | Some(Value::Null) if persisted.is_some() => None,
+        _ => return Err("the `query` parameter must be a string".to_owned()),
+    };
+    let operation_name = match params.get("operationName") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(name)) => Some(name.clone()),
+        Some(_) => return Err("the `operationName` parameter must be a string".to_owned()),
+    };
+    let variables = match params.get("variables") {
+        None | Some(Value::Null) => Variables::default(),
+        Some(variables @ Value::Object(_)) => Variables::from_json(variables.clone()),
+        Some(_) => return Err("the `variables` parameter must be a map".to_owned()),
+    };
+    Ok(Params {
+        query,
+        operation_name,
+        variables,
+        persisted,
+    })
+}
+
+/// Finds the document (sent, or named by a persisted-query hash), then answers with the
+/// operation's plan if it is cached and covers the request, or with async-graphql, after
+/// which a document that executed is compiled for next time.
+async fn execute(executor: &Executor, params: Params, media: MediaType, caller: Caller) -> Response {
+    let operation_name = params.operation_name.as_deref().map(Box::from);
+    let (key, cached, document) = match (params.query, &params.persisted) {
+        (_, Some(_)) if !executor.apq => {
+            return persisted_refusal(media, &PersistedQueryError::NotSupported);
+        }
+        (Some(query), persisted) => {
+            let hash = plan::document_hash(&query);
+            if persisted.as_ref().is_some_and(|p| p.hash != hash) {
+                return persisted_refusal(media, &PersistedQueryError::HashMismatch);
+            }
+            let key = Key {
+                hash,
+                operation_name,
+            };
+            let cached = executor.plans.get(&key);
+            (key, cached, Arc::<str>::from(query))
+        }
+        (None, Some(persisted)) => {
+            let key = Key {
+                hash: persisted.hash,
+                operation_name,
+            };
+            let Some(cached) = executor.plans.get(&key) else {
+                return persisted_refusal(media, &PersistedQueryError::NotFound);
+            };
+            let document = cached.document.clone();
+            (key, Some(cached), document)
+        }
+        (None, None) => {
+            return refuse(
+                media,
+                StatusCode::BAD_REQUEST,
+                "BAD_REQUEST",
+                "the `query` parameter must be a string",
+            );
+        }
+    };
+    if let Some(plan) = cached.as_ref().and_then(|c| c.plan.as_ref())
+        && let Some(body) = plan
+            .execute(&executor.audit, &caller, &params.variables)
+            .await
+    {
+        metrics::counter!("gateway_graphql_executions_total", "executor" => "plan").increment(1);
+        return ok(media, body);
+    }
+    metrics::counter!("gateway_graphql_executions_total", "executor" => "reference").increment(1);
+    let mut request = async_graphql::Request::new(document.to_string()).variables(params.variables);
+    if let Some(name) = &key.operation_name {
+        request = request.operation_name(name.to_string());
+    }
+    let (response, executed) = reference(&executor.schema, request, media, caller).await;
+    if executed && cached.is_none() {
+        executor.plans.insert(key, document);
+    }
+    response
+}
+
+/// A persisted-query refusal. `PERSISTED_QUERY_NOT_FOUND` asks the client to send the
+/// document: under `application/json` it is a 200 (older Apollo Clients stop using
+/// persisted queries on a 400), under the newer media type the 4xx the specification
+/// requires of a response without `data`.
+fn persisted_refusal(media: MediaType, error: &PersistedQueryError) -> Response {
+    let status = match (error, media) {
+        (PersistedQueryError::HashMismatch, _) | (_, MediaType::GraphqlResponseJson) => {
+            StatusCode::BAD_REQUEST
+        }
+        (_, MediaType::Json) => StatusCode::OK,
+    };
+    refuse(media, status, error.code(), &error.to_string())
+}
+
+fn ok(media: MediaType, body: Vec<u8>) -> Response {
+    let mut http = (StatusCode::OK, body).into_response();
+    http.headers_mut()
+        .insert(header::CONTENT_TYPE, media.content_type());
+    http
+}
+
+/// Runs `request` through async-graphql; the flag says whether it executed (no request
+/// error), so that its document may be compiled.
+async fn reference(
     schema: &GatewaySchema,
     request: async_graphql::Request,
     media: MediaType,
     caller: Caller,
-) -> Response {
+) -> (Response, bool) {
     let coder_request_id = caller.coder_request_id.clone();
     let query = request.query.clone();
     let mut response = schema.execute(request.data(caller)).await;
@@ -240,18 +355,19 @@ async fn execute(
     let body = match encoded {
         Ok(body) => body,
         Err(error) => {
-            return refuse(
+            let refusal = refuse(
                 media,
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "INTERNAL_SERVER_ERROR",
                 &format!("cannot encode the response: {error}"),
             );
+            return (refusal, false);
         }
     };
     let mut http = (status, body).into_response();
     http.headers_mut()
         .insert(header::CONTENT_TYPE, media.content_type());
-    http
+    (http, !request_error)
 }
 
 #[cfg(test)]

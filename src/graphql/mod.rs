@@ -6,9 +6,11 @@
 //! The token is read from the HTTP request here and checked only inside the resolver that
 //! calls Coder, so introspection and `__typename` work without one (`GraphiQL` needs that).
 
+mod apq;
 mod filter;
 mod graphiql;
 mod http;
+mod plan;
 mod policy;
 mod types;
 mod ws;
@@ -97,12 +99,7 @@ impl Query {
     ) -> async_graphql::Result<AuditLogPage> {
         let caller = Caller::of(ctx)?;
         let call = caller.call()?;
-        let query = AuditLogQuery {
-            q: q.unwrap_or_default(),
-            filter: filter.map(Into::into).unwrap_or_default(),
-            limit,
-            offset: offset.unwrap_or_default(),
-        };
+        let query = audit_query(q, filter, limit, offset);
         let fetched = ctx
             .data_unchecked::<AuditLogs>()
             .list(&call, &query)
@@ -112,6 +109,21 @@ impl Query {
             *slot = fetched.coder_request_id;
         }
         Ok(AuditLogPage::from(fetched.page))
+    }
+}
+
+/// The core's query for `auditLogs` arguments; the plans read the same arguments.
+fn audit_query(
+    q: Option<String>,
+    filter: Option<filter::AuditLogFilterInput>,
+    limit: i32,
+    offset: Option<i32>,
+) -> AuditLogQuery {
+    AuditLogQuery {
+        q: q.unwrap_or_default(),
+        filter: filter.map(Into::into).unwrap_or_default(),
+        limit,
+        offset: offset.unwrap_or_default(),
     }
 }
 
@@ -196,11 +208,17 @@ pub struct GraphqlOptions {
     pub cors_origins: Vec<String>,
     pub connection_init_timeout: Duration,
     pub max_subscriptions_per_connection: usize,
+    /// Compiled operations kept (`--operation-cache-size`); 0 runs every request through
+    /// async-graphql and turns persisted queries off.
+    pub operation_cache_size: usize,
+    /// Automatic persisted queries (Apollo's protocol); `--disable-apq` turns them off.
+    pub apq: bool,
 }
 
 #[derive(Clone)]
 struct GraphqlState {
     schema: GatewaySchema,
+    executor: Arc<http::Executor>,
     graphiql: Option<graphiql::Page>,
     max_body: usize,
     cors_origins: Arc<[String]>,
@@ -213,7 +231,7 @@ pub fn router(audit: AuditLogs, options: &GraphqlOptions) -> Router {
         .graphiql
         .then(|| graphiql::Page::new(ENDPOINT, options.demo_token.as_deref()));
     let mut schema = schema_builder()
-        .data(audit)
+        .data(audit.clone())
         .extension(policy::DocumentPolicy {
             max_depth: options.max_depth,
             introspection: options.introspection,
@@ -223,8 +241,15 @@ pub fn router(audit: AuditLogs, options: &GraphqlOptions) -> Router {
         // The policy says why; async-graphql's switch stays as the second lock.
         schema = schema.disable_introspection();
     }
+    let schema = schema.finish();
     let state = GraphqlState {
-        schema: schema.finish(),
+        executor: Arc::new(http::Executor {
+            schema: schema.clone(),
+            audit: audit.clone(),
+            plans: plan::Plans::new(options.operation_cache_size),
+            apq: options.apq && options.operation_cache_size > 0,
+        }),
+        schema,
         graphiql,
         max_body: options.max_body,
         cors_origins: options.cors_origins.clone().into(),
@@ -253,7 +278,7 @@ async fn post_graphql(
     body: Body,
 ) -> Response {
     let caller = caller(&headers, info);
-    http::post(&state.schema, &headers, body, state.max_body, caller).await
+    http::post(&state.executor, &headers, body, state.max_body, caller).await
 }
 
 /// A WebSocket upgrade serves subscriptions; a browser (one that accepts HTML) gets
@@ -282,7 +307,7 @@ async fn get_graphql(State(state): State<GraphqlState>, request: Request) -> Res
         (_, Some(page)) if accepts_html(&headers) => page.response(),
         (Some(query), _) => {
             let caller = caller(&headers, info);
-            http::get(&state.schema, &headers, &query, caller).await
+            http::get(&state.executor, &headers, &query, caller).await
         }
         (None, Some(page)) => page.response(),
         (None, None) => StatusCode::NOT_FOUND.into_response(),

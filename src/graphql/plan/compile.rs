@@ -1,0 +1,358 @@
+//! Turns a validated operation into a plan over the gateway's own types: every field known
+//! by name once, fragments and inline fragments flattened, `@skip`/`@include` kept as
+//! conditions to resolve per request, and fields with the same response key merged in the
+//! order they first appear (the specification's `CollectFields`).
+//!
+//! The planner covers queries over the schema's object fields and `__typename`. Anything
+//! else (introspection, a subscription sent over HTTP, a directive it does not know, a
+//! field added later) makes it decline, and the operation stays with async-graphql.
+
+use std::sync::Arc;
+
+use async_graphql::{
+    Name, Pos, Positioned,
+    parser::types::{
+        Directive, DocumentOperations, ExecutableDocument, OperationDefinition,
+        OperationType, Selection, SelectionSet, Type,
+    },
+};
+use async_graphql_value::Value;
+
+/// The schema's object types, as far as plans go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Parent {
+    Query,
+    Page,
+    Log,
+    Diff,
+    Organization,
+    User,
+    Role,
+}
+
+impl Parent {
+    pub(super) fn type_name(self) -> &'static str {
+        match self {
+            Self::Query => "Query",
+            Self::Page => "AuditLogPage",
+            Self::Log => "AuditLog",
+            Self::Diff => "AuditDiffEntry",
+            Self::Organization => "MinimalOrganization",
+            Self::User => "User",
+            Self::Role => "SlimRole",
+        }
+    }
+}
+
+/// Every field a plan can write, named once; the encoder matches on these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Field {
+    Typename,
+    AuditLogs,
+    Rows,
+    Count,
+    CountCap,
+    Id,
+    RequestId,
+    Time,
+    Ip,
+    UserAgent,
+    ResourceType,
+    ResourceId,
+    ResourceTarget,
+    ResourceIcon,
+    Action,
+    Diff,
+    StatusCode,
+    AdditionalFields,
+    Description,
+    ResourceLink,
+    IsDeleted,
+    OrganizationId,
+    Organization,
+    User,
+    DiffField,
+    Old,
+    New,
+    Secret,
+    OrgId,
+    OrgName,
+    OrgDisplayName,
+    OrgIcon,
+    UserId,
+    Username,
+    UserName,
+    Email,
+    AvatarUrl,
+    CreatedAt,
+    UpdatedAt,
+    LastSeenAt,
+    Status,
+    LoginType,
+    ThemePreference,
+    OrganizationIds,
+    Roles,
+    RoleName,
+    RoleDisplayName,
+    RoleOrganizationId,
+}
+
+/// The field `name` of `parent`, and the object type it selects into, if any.
+fn field(parent: Parent, name: &str) -> Option<(Field, Option<Parent>)> {
+    use Field as F;
+    if name == "__typename" {
+        return Some((F::Typename, None));
+    }
+    let (field, child) = match (parent, name) {
+        (Parent::Query, "auditLogs") => (F::AuditLogs, Some(Parent::Page)),
+        (Parent::Page, "auditLogs") => (F::Rows, Some(Parent::Log)),
+        (Parent::Page, "count") => (F::Count, None),
+        (Parent::Page, "countCap") => (F::CountCap, None),
+        (Parent::Log, "id") => (F::Id, None),
+        (Parent::Log, "requestId") => (F::RequestId, None),
+        (Parent::Log, "time") => (F::Time, None),
+        (Parent::Log, "ip") => (F::Ip, None),
+        (Parent::Log, "userAgent") => (F::UserAgent, None),
+        (Parent::Log, "resourceType") => (F::ResourceType, None),
+        (Parent::Log, "resourceId") => (F::ResourceId, None),
+        (Parent::Log, "resourceTarget") => (F::ResourceTarget, None),
+        (Parent::Log, "resourceIcon") => (F::ResourceIcon, None),
+        (Parent::Log, "action") => (F::Action, None),
+        (Parent::Log, "diff") => (F::Diff, Some(Parent::Diff)),
+        (Parent::Log, "statusCode") => (F::StatusCode, None),
+        (Parent::Log, "additionalFields") => (F::AdditionalFields, None),
+        (Parent::Log, "description") => (F::Description, None),
+        (Parent::Log, "resourceLink") => (F::ResourceLink, None),
+        (Parent::Log, "isDeleted") => (F::IsDeleted, None),
+        (Parent::Log, "organizationId") => (F::OrganizationId, None),
+        (Parent::Log, "organization") => (F::Organization, Some(Parent::Organization)),
+        (Parent::Log, "user") => (F::User, Some(Parent::User)),
+        (Parent::Diff, "field") => (F::DiffField, None),
+        (Parent::Diff, "old") => (F::Old, None),
+        (Parent::Diff, "new") => (F::New, None),
+        (Parent::Diff, "secret") => (F::Secret, None),
+        (Parent::Organization, "id") => (F::OrgId, None),
+        (Parent::Organization, "name") => (F::OrgName, None),
+        (Parent::Organization, "displayName") => (F::OrgDisplayName, None),
+        (Parent::Organization, "icon") => (F::OrgIcon, None),
+        (Parent::User, "id") => (F::UserId, None),
+        (Parent::User, "username") => (F::Username, None),
+        (Parent::User, "name") => (F::UserName, None),
+        (Parent::User, "email") => (F::Email, None),
+        (Parent::User, "avatarUrl") => (F::AvatarUrl, None),
+        (Parent::User, "createdAt") => (F::CreatedAt, None),
+        (Parent::User, "updatedAt") => (F::UpdatedAt, None),
+        (Parent::User, "lastSeenAt") => (F::LastSeenAt, None),
+        (Parent::User, "status") => (F::Status, None),
+        (Parent::User, "loginType") => (F::LoginType, None),
+        (Parent::User, "themePreference") => (F::ThemePreference, None),
+        (Parent::User, "organizationIds") => (F::OrganizationIds, None),
+        (Parent::User, "roles") => (F::Roles, Some(Parent::Role)),
+        (Parent::Role, "name") => (F::RoleName, None),
+        (Parent::Role, "displayName") => (F::RoleDisplayName, None),
+        (Parent::Role, "organizationId") => (F::RoleOrganizationId, None),
+        _ => return None,
+    };
+    Some((field, child))
+}
+
+/// A `@skip` or `@include` argument: a literal, or a variable read per request.
+#[derive(Debug, Clone)]
+pub(super) enum Flag {
+    Literal(bool),
+    Variable(Name),
+}
+
+/// A selection's conditions: it is included when every `skip` is false and every
+/// `include` is true.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Conditions {
+    pub(super) skip: Vec<Flag>,
+    pub(super) include: Vec<Flag>,
+}
+
+impl Conditions {
+    fn is_empty(&self) -> bool {
+        self.skip.is_empty() && self.include.is_empty()
+    }
+}
+
+/// A selection as written, fragments inlined, conditions not yet resolved.
+#[derive(Debug)]
+pub(super) struct Node {
+    pub(super) conditions: Conditions,
+    pub(super) kind: NodeKind,
+}
+
+#[derive(Debug)]
+pub(super) enum NodeKind {
+    Field(FieldNode),
+    /// A fragment spread or inline fragment: its selections join the parent's.
+    Group(Vec<Node>),
+}
+
+#[derive(Debug)]
+pub(super) struct FieldNode {
+    pub(super) key: Arc<str>,
+    pub(super) field: Field,
+    pub(super) parent: Parent,
+    pub(super) pos: Pos,
+    pub(super) arguments: Arc<[(Name, Positioned<Value>)]>,
+    pub(super) children: Vec<Node>,
+}
+
+/// A declared variable, as the plan checks the values it is given.
+#[derive(Debug)]
+pub(super) struct VariableDefinition {
+    pub(super) name: Name,
+    pub(super) ty: Type,
+    pub(super) default: Option<async_graphql::Value>,
+}
+
+/// A compiled query operation.
+#[derive(Debug)]
+pub(crate) struct Plan {
+    pub(super) variables: Vec<VariableDefinition>,
+    pub(super) root: Vec<Node>,
+    /// Whether any selection has conditions; without, the resolved selection is the same
+    /// for every request and is kept (`resolved`).
+    pub(super) conditional: bool,
+    pub(super) resolved: Option<super::resolve::Selection>,
+}
+
+/// Compiles the operation `operation_name` picks from `document` (which async-graphql has
+/// already accepted); `None` when the planner does not cover it.
+pub(super) fn compile(document: &ExecutableDocument, operation_name: Option<&str>) -> Option<Plan> {
+    let operation = match (&document.operations, operation_name) {
+        (DocumentOperations::Single(operation), None) => operation,
+        (DocumentOperations::Multiple(operations), Some(name)) => operations.get(name)?,
+        (DocumentOperations::Multiple(operations), None) if operations.len() == 1 => {
+            operations.values().next()?
+        }
+        _ => return None,
+    };
+    let OperationDefinition {
+        ty,
+        variable_definitions,
+        directives,
+        selection_set,
+    } = &operation.node;
+    if *ty != OperationType::Query || !directives.is_empty() {
+        return None;
+    }
+    let mut compiler = Compiler {
+        document,
+        conditional: false,
+        fragment_depth: 0,
+    };
+    let root = compiler.selection_set(&selection_set.node, Parent::Query)?;
+    let variables = variable_definitions
+        .iter()
+        .map(|definition| VariableDefinition {
+            name: definition.node.name.node.clone(),
+            ty: definition.node.var_type.node.clone(),
+            default: definition.node.default_value().cloned(),
+        })
+        .collect();
+    let mut plan = Plan {
+        variables,
+        root,
+        conditional: compiler.conditional,
+        resolved: None,
+    };
+    if !plan.conditional {
+        plan.resolved = Some(super::resolve::selection(&plan.root, &|_| None)?);
+    }
+    Some(plan)
+}
+
+struct Compiler<'d> {
+    document: &'d ExecutableDocument,
+    conditional: bool,
+    /// Validation has ruled out fragment cycles; this bounds the walk regardless.
+    fragment_depth: usize,
+}
+
+impl Compiler<'_> {
+    fn selection_set(&mut self, set: &SelectionSet, parent: Parent) -> Option<Vec<Node>> {
+        set.items
+            .iter()
+            .map(|item| self.selection(&item.node, parent))
+            .collect()
+    }
+
+    fn selection(&mut self, selection: &Selection, parent: Parent) -> Option<Node> {
+        let conditions = self.conditions(selection.directives())?;
+        let kind = match selection {
+            Selection::Field(positioned) => {
+                let field = &positioned.node;
+                let (id, child) = self::field(parent, &field.name.node)?;
+                let children = match child {
+                    Some(child) => self.selection_set(&field.selection_set.node, child)?,
+                    None => Vec::new(),
+                };
+                NodeKind::Field(FieldNode {
+                    key: Arc::from(field.response_key().node.as_str()),
+                    field: id,
+                    parent,
+                    pos: positioned.pos,
+                    arguments: field
+                        .arguments
+                        .iter()
+                        .map(|(name, value)| (name.node.clone(), value.clone()))
+                        .collect(),
+                    children,
+                })
+            }
+            Selection::InlineFragment(fragment) => {
+                let fragment = &fragment.node;
+                if let Some(on) = &fragment.type_condition
+                    && on.node.on.node != parent.type_name()
+                {
+                    return None;
+                }
+                NodeKind::Group(self.selection_set(&fragment.selection_set.node, parent)?)
+            }
+            Selection::FragmentSpread(spread) => {
+                let definition = self.document.fragments.get(&spread.node.fragment_name.node)?;
+                let definition = &definition.node;
+                if definition.type_condition.node.on.node != parent.type_name()
+                    || !definition.directives.is_empty()
+                    || self.fragment_depth > 64
+                {
+                    return None;
+                }
+                self.fragment_depth += 1;
+                let children = self.selection_set(&definition.selection_set.node, parent);
+                self.fragment_depth -= 1;
+                NodeKind::Group(children?)
+            }
+        };
+        Some(Node { conditions, kind })
+    }
+
+    fn conditions(&mut self, directives: &[Positioned<Directive>]) -> Option<Conditions> {
+        let mut conditions = Conditions::default();
+        for directive in directives {
+            let directive = &directive.node;
+            let [(name, value)] = directive.arguments.as_slice() else {
+                return None;
+            };
+            if name.node != "if" {
+                return None;
+            }
+            let flag = match &value.node {
+                Value::Boolean(b) => Flag::Literal(*b),
+                Value::Variable(name) => Flag::Variable(name.clone()),
+                _ => return None,
+            };
+            match directive.name.node.as_str() {
+                "skip" => conditions.skip.push(flag),
+                "include" => conditions.include.push(flag),
+                _ => return None,
+            }
+        }
+        self.conditional |= !conditions.is_empty();
+        Some(conditions)
+    }
+}

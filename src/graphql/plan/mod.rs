@@ -1,0 +1,301 @@
+//! Compiled, cached operation plans: GraphQL at the cost of a hand-written encoder.
+//!
+//! async-graphql (the reference executor) builds a boxed future per field, a map per result
+//! object and a value tree per response, then serialises the tree. An operation is the same
+//! document every time a client sends it, so the work that depends only on the document is
+//! done once: the first request runs through async-graphql, which parses, validates and
+//! applies the depth, complexity and introspection limits; the operation is then compiled
+//! (see `compile.rs`) and kept in a bounded LRU keyed by the document's SHA-256 and the
+//! operation name (`--operation-cache-size`). Later requests check their variables, resolve
+//! `@skip`/`@include`, call the core once per root field and write each page straight from
+//! Coder's body into the response, in selection order (`encode.rs`).
+//!
+//! A request the plan cannot answer exactly as the reference would (a variable value it
+//! does not vouch for, an argument it cannot read) goes to async-graphql instead, which
+//! stays the one place that words request errors. The same cache holds the documents that
+//! automatic persisted queries refer to by hash.
+
+mod compile;
+mod encode;
+mod resolve;
+
+use std::{
+    collections::BTreeSet,
+    num::NonZeroUsize,
+    sync::{Arc, Mutex, OnceLock},
+};
+
+use async_graphql::{
+    ErrorExtensions, InputType, ServerError, Value as ConstValue, Variables,
+    parser::types::{BaseType, Type},
+};
+use lru::LruCache;
+use sha2::{Digest, Sha256};
+
+use self::{
+    compile::Field,
+    resolve::{Resolved, Selection},
+};
+use super::{Caller, filter::AuditLogFilterInput};
+use crate::{audit::AuditLogs, context::CallContext};
+
+pub(crate) use compile::Plan;
+
+/// The SHA-256 of a document, as automatic persisted queries name it.
+pub(super) fn document_hash(document: &str) -> [u8; 32] {
+    Sha256::digest(document.as_bytes()).into()
+}
+
+/// What a cached operation is known by.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(super) struct Key {
+    pub(super) hash: [u8; 32],
+    pub(super) operation_name: Option<Box<str>>,
+}
+
+/// A cached operation: its document (what a persisted-query hash stands for) and its plan,
+/// `None` when the planner does not cover it and async-graphql always answers.
+#[derive(Debug)]
+pub(super) struct Operation {
+    pub(super) document: Arc<str>,
+    pub(super) plan: Option<Plan>,
+}
+
+/// The bounded cache of operations; with a capacity of 0 nothing is kept and every request
+/// goes to async-graphql.
+#[derive(Debug)]
+pub(super) struct Plans {
+    cache: Option<Mutex<LruCache<Key, Arc<Operation>>>>,
+}
+
+impl Plans {
+    pub(super) fn new(capacity: usize) -> Self {
+        Self {
+            cache: NonZeroUsize::new(capacity).map(|c| Mutex::new(LruCache::new(c))),
+        }
+    }
+
+    /// The operation under `key`, counted as a hit or a miss.
+    pub(super) fn get(&self, key: &Key) -> Option<Arc<Operation>> {
+        let cache = self.cache.as_ref()?;
+        let found = cache.lock().ok()?.get(key).cloned();
+        let result = if found.is_some() { "hit" } else { "miss" };
+        metrics::counter!("gateway_graphql_operation_cache_total", "result" => result)
+            .increment(1);
+        found
+    }
+
+    /// Compiles `document` (which async-graphql has just executed without a request error)
+    /// and keeps it under `key`.
+    pub(super) fn insert(&self, key: Key, document: Arc<str>) {
+        let Some(cache) = &self.cache else {
+            return;
+        };
+        let plan = async_graphql::parser::parse_query(&*document)
+            .ok()
+            .and_then(|parsed| compile::compile(&parsed, key.operation_name.as_deref()));
+        let operation = Arc::new(Operation { document, plan });
+        if let Ok(mut cache) = cache.lock() {
+            cache.put(key, operation);
+            metrics::gauge!("gateway_graphql_operation_cache_entries").set(cache.len() as f64);
+        }
+    }
+}
+
+impl Plan {
+    /// Runs the plan for one request: the whole response body, or `None` when the reference
+    /// executor must answer (see the module's documentation).
+    pub(super) async fn execute(
+        &self,
+        audit: &AuditLogs,
+        caller: &Caller,
+        variables: &Variables,
+    ) -> Option<Vec<u8>> {
+        let value = |name: &str| {
+            variables.get(name).or_else(|| {
+                self.variables
+                    .iter()
+                    .find(|d| d.name == name)
+                    .and_then(|d| d.default.as_ref())
+            })
+        };
+        let fits = self.variables.iter().all(|definition| {
+            let given = variables
+                .get(definition.name.as_str())
+                .or(definition.default.as_ref());
+            fits(&definition.ty, given)
+        });
+        if !fits {
+            return None;
+        }
+        let resolved;
+        let selection = if let Some(selection) = &self.resolved {
+            selection
+        } else {
+            resolved = resolve::selection(&self.root, &|name| match value(name) {
+                Some(ConstValue::Boolean(b)) => Some(*b),
+                _ => None,
+            })?;
+            &resolved
+        };
+        let queries = selection
+            .iter()
+            .map(|field| match field.field {
+                Field::AuditLogs => arguments(field, &value).map(Some),
+                _ => Some(None),
+            })
+            .collect::<Option<Vec<_>>>()?;
+        let call = caller.call();
+        let pages = futures_util::future::join_all(selection.iter().zip(&queries).map(
+            |(field, query)| async {
+                match query {
+                    Some(query) => Some(page(audit, &call, query, field).await),
+                    None => None,
+                }
+            },
+        ))
+        .await;
+        Some(response(selection, pages))
+    }
+}
+
+/// A root field's page, encoded, with the id Coder gave its request.
+type Page = Result<(Vec<u8>, Option<String>), ServerError>;
+
+async fn page(
+    audit: &AuditLogs,
+    call: &async_graphql::Result<CallContext>,
+    query: &crate::audit::AuditLogQuery,
+    field: &Resolved,
+) -> Page {
+    let at = |error: async_graphql::Error| {
+        error
+            .into_server_error(field.pos)
+            .with_path(vec![async_graphql::PathSegment::Field(
+                field.key.to_string(),
+            )])
+    };
+    let call = call.as_ref().map_err(|e| at(e.clone()))?;
+    let fetched = audit
+        .list_with(call, query, |view| {
+            let mut out = Vec::with_capacity(256 + view.audit_logs.len() * 1024);
+            encode::page(&mut out, &field.children, &view);
+            out
+        })
+        .await
+        .map_err(|e| at(e.extend()))?;
+    Ok((fetched.page, fetched.coder_request_id))
+}
+
+/// The response body: `data` in selection order (a root field that failed is left out, and
+/// with none left `data` is `null`, as async-graphql answers), the id of the last page's
+/// Coder request, and the errors.
+fn response(selection: &Selection, pages: Vec<Option<Page>>) -> Vec<u8> {
+    let mut errors = Vec::new();
+    let mut coder_request_id = None;
+    let mut fields = Vec::new();
+    for (field, page) in selection.iter().zip(pages) {
+        match page {
+            None => fields.push((field, None)),
+            Some(Ok((body, id))) => {
+                coder_request_id = id;
+                fields.push((field, Some(body)));
+            }
+            Some(Err(error)) => errors.push(error),
+        }
+    }
+    let size = fields
+        .iter()
+        .map(|(_, body)| body.as_ref().map_or(32, Vec::len))
+        .sum::<usize>();
+    let mut out = Vec::with_capacity(size + 64);
+    out.extend_from_slice(b"{\"data\":");
+    if fields.is_empty() {
+        out.extend_from_slice(b"null");
+    } else {
+        for (i, (field, body)) in fields.into_iter().enumerate() {
+            out.push(if i == 0 { b'{' } else { b',' });
+            out.extend_from_slice(&field.prefix);
+            match body {
+                Some(body) => out.extend_from_slice(&body),
+                None => encode::string(&mut out, field.parent.type_name()),
+            }
+        }
+        out.push(b'}');
+    }
+    if let Some(id) = coder_request_id {
+        out.extend_from_slice(b",\"extensions\":{\"coderRequestId\":");
+        encode::string(&mut out, &id);
+        out.push(b'}');
+    }
+    if !errors.is_empty() {
+        out.extend_from_slice(b",\"errors\":");
+        // ServerError serialises through serde as the reference writes it; into a Vec it
+        // cannot fail.
+        let _ = serde_json::to_writer(&mut out, &errors);
+    }
+    out.push(b'}');
+    out
+}
+
+/// The core's query from a root `auditLogs` field's arguments; `None` when one cannot be
+/// read as the reference would read it.
+fn arguments<'v>(
+    field: &Resolved,
+    value: &impl Fn(&str) -> Option<&'v ConstValue>,
+) -> Option<crate::audit::AuditLogQuery> {
+    let argument = |name: &str| -> Option<Option<ConstValue>> {
+        match field.arguments.iter().find(|(n, _)| n == name) {
+            None => Some(None),
+            Some((_, given)) => given
+                .node
+                .clone()
+                .into_const_with(|variable| value(&variable).cloned().ok_or(()))
+                .ok()
+                .map(Some),
+        }
+    };
+    Some(super::audit_query(
+        InputType::parse(argument("q")?).ok()?,
+        InputType::parse(argument("filter")?).ok()?,
+        InputType::parse(argument("limit")?).ok()?,
+        InputType::parse(argument("offset")?).ok()?,
+    ))
+}
+
+/// Whether a variable's value is certainly valid for its declared type, so that the
+/// reference executor would not refuse the request. Only the types the schema's arguments
+/// and `@skip`/`@include` take are vouched for; anything else goes to the reference.
+fn fits(ty: &Type, value: Option<&ConstValue>) -> bool {
+    let Some(value) = value.filter(|v| !matches!(v, ConstValue::Null)) else {
+        return ty.nullable;
+    };
+    let BaseType::Named(name) = &ty.base else {
+        return false;
+    };
+    match name.as_str() {
+        "Int" => matches!(value, ConstValue::Number(n) if n.as_i64().is_some_and(|n| i32::try_from(n).is_ok())),
+        "String" => matches!(value, ConstValue::String(_)),
+        "Boolean" => matches!(value, ConstValue::Boolean(_)),
+        "AuditLogFilter" => {
+            matches!(value, ConstValue::Object(fields) if fields.keys().all(|k| filter_fields().contains(k.as_str())))
+                && <AuditLogFilterInput as InputType>::parse(Some(value.clone())).is_ok()
+        }
+        _ => false,
+    }
+}
+
+/// The field names of the `AuditLogFilter` input, from the type's own registration.
+fn filter_fields() -> &'static BTreeSet<String> {
+    static FIELDS: OnceLock<BTreeSet<String>> = OnceLock::new();
+    FIELDS.get_or_init(|| {
+        let mut registry = async_graphql::registry::Registry::default();
+        let name = <AuditLogFilterInput as InputType>::create_type_info(&mut registry);
+        match registry.types.get(&name) {
+            Some(async_graphql::registry::MetaType::InputObject { input_fields, .. }) => {
+                input_fields.keys().cloned().collect()
+            }
+            _ => BTreeSet::new(),
+        }
+    })
+}
