@@ -194,7 +194,8 @@ impl AuditLogs {
 
     /// Lists one page for the caller, owned.
     pub async fn list(&self, call: &CallContext, query: &AuditLogQuery) -> Result<Fetched, Error> {
-        self.list_with(call, query, |page| AuditPage::from(page)).await
+        self.list_with(call, query, |page| AuditPage::from(page))
+            .await
     }
 
     /// Lists one page for the caller and hands it to `read` as Coder sent it, read in place:

@@ -13,6 +13,10 @@ use url::Url;
 /// own session token. Without --coder-url it serves a built-in demo audit log.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "coder-audit-gateway", version)]
+#[allow(
+    clippy::struct_excessive_bools,
+    reason = "each bool is one command-line switch"
+)]
 pub struct Config {
     /// Run as a client instead of serving.
     #[command(subcommand)]

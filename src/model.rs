@@ -393,13 +393,13 @@ mod tests {
         row
     }
 
-    fn parse(row: Value) -> AuditLog {
+    fn parse(row: &Value) -> AuditLog {
         parse_row(&row.to_string()).expect("row parses")
     }
 
     #[test]
     fn null_user_and_missing_organization_are_none() {
-        let log = parse(row(&json!({})));
+        let log = parse(&row(&json!({})));
         assert_eq!(log.user, None);
         assert_eq!(log.organization, None);
         assert_eq!(log.organization_id, "00000000-0000-0000-0000-000000000000");
@@ -407,7 +407,7 @@ mod tests {
 
     #[test]
     fn diff_sides_omitted_or_null_are_none_and_any_json_type_is_kept() {
-        let log = parse(row(&json!({"diff": {
+        let log = parse(&row(&json!({"diff": {
             "ttl": {"old": 0, "new": 3_600_000_000_000_i64, "secret": false},
             "hashed_password": {"secret": true},
             "roles": {"old": null, "new": ["admin", "auditor"], "secret": false},
@@ -448,7 +448,7 @@ mod tests {
 
     #[test]
     fn null_diff_and_null_additional_fields_are_accepted() {
-        let log = parse(row(&json!({"diff": null, "additional_fields": null})));
+        let log = parse(&row(&json!({"diff": null, "additional_fields": null})));
         assert!(log.diff.is_empty());
         assert!(log.additional_fields.is_none());
     }
@@ -456,7 +456,7 @@ mod tests {
     #[test]
     fn additional_fields_of_any_shape_pass_through_in_key_order() {
         let fields = json!({"workspace_id": "x", "build_number": "7", "nested": [1, {"a": null}], "big": 9_007_199_254_740_993_u64});
-        let log = parse(row(&json!({ "additional_fields": fields.clone() })));
+        let log = parse(&row(&json!({ "additional_fields": fields.clone() })));
         let parsed = tree(log.additional_fields.as_deref()).expect("present");
         assert_eq!(parsed, fields);
         let keys: Vec<_> = parsed.as_object().expect("object").keys().collect();
@@ -467,13 +467,13 @@ mod tests {
                 .get()
                 .contains("9007199254740993")
         );
-        let log = parse(row(&json!({ "additional_fields": [0] })));
+        let log = parse(&row(&json!({ "additional_fields": [0] })));
         assert_eq!(tree(log.additional_fields.as_deref()), Some(json!([0])));
     }
 
     #[test]
     fn unknown_keys_and_unknown_enum_values_are_accepted() {
-        let log = parse(row(&json!({
+        let log = parse(&row(&json!({
             "on_behalf_of": {"id": "x"},
             "action": "teleport",
             "resource_type": "quantum_flux",
@@ -508,12 +508,14 @@ mod tests {
         assert_eq!(page.audit_logs[0].user_agent, "a <b> & \u{2028}");
         let view = PageView::from_json(body).expect("page");
         assert!(matches!(view.audit_logs[0].id, Cow::Borrowed("i")));
-        assert!(matches!(&view.audit_logs[0].user_agent, Cow::Owned(agent) if agent == "a <b> & \u{2028}"));
+        assert!(
+            matches!(&view.audit_logs[0].user_agent, Cow::Owned(agent) if agent == "a <b> & \u{2028}")
+        );
     }
 
     #[test]
     fn a_repeated_diff_field_keeps_its_last_value_in_name_order() {
-        let log = parse(row(&json!({})));
+        let log = parse(&row(&json!({})));
         assert!(log.diff.is_empty());
         let text = row(&json!({})).to_string().replace(
             r#""diff":{}"#,

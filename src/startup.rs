@@ -105,7 +105,7 @@ pub fn router(
             .register_encoded_file_descriptor_set(grpc::pb::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
     };
-    let http = graphql::router(audit.clone(), &options.graphql)
+    let http = graphql::router(&audit, &options.graphql)
         .merge(ndjson::router(audit.clone()))
         .merge(health::router(client.clone()))
         .merge(index::router(options.graphql.graphiql));

@@ -66,7 +66,11 @@ fn decode_hex(text: &str) -> Option<[u8; 32]> {
     if bytes.len() != 64 {
         return None;
     }
-    let digit = |b: u8| char::from(b).to_digit(16).and_then(|d| u8::try_from(d).ok());
+    let digit = |b: u8| {
+        char::from(b)
+            .to_digit(16)
+            .and_then(|d| u8::try_from(d).ok())
+    };
     let mut hash = [0; 32];
     for (byte, pair) in hash.iter_mut().zip(bytes.chunks_exact(2)) {
         *byte = digit(pair[0])? << 4 | digit(pair[1])?;
@@ -99,7 +103,10 @@ mod tests {
         assert!(read(&json!({"persistedQuery": {"version": 2, "sha256Hash": hash}})).is_err());
         assert!(read(&json!({"persistedQuery": {"sha256Hash": hash}})).is_err());
         assert!(read(&json!({"persistedQuery": {"version": 1, "sha256Hash": "abc"}})).is_err());
-        assert!(read(&json!({"persistedQuery": {"version": 1, "sha256Hash": "zz".repeat(32)}})).is_err());
+        assert!(
+            read(&json!({"persistedQuery": {"version": 1, "sha256Hash": "zz".repeat(32)}}))
+                .is_err()
+        );
         assert!(read(&json!({"persistedQuery": "x"})).is_err());
     }
 }

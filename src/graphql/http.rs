@@ -215,7 +215,12 @@ fn request_from_params(params: &Map<String, Value>) -> Result<Params, String> {
 /// Finds the document (sent, or named by a persisted-query hash), then answers with the
 /// operation's plan if it is cached and covers the request, or with async-graphql, after
 /// which a document that executed is compiled for next time.
-async fn execute(executor: &Executor, params: Params, media: MediaType, caller: Caller) -> Response {
+async fn execute(
+    executor: &Executor,
+    params: Params,
+    media: MediaType,
+    caller: Caller,
+) -> Response {
     let operation_name = params.operation_name.as_deref().map(Box::from);
     let (key, cached, document) = match (params.query, &params.persisted) {
         (_, Some(_)) if !executor.apq => {

@@ -226,7 +226,7 @@ struct GraphqlState {
 }
 
 /// Routes for `/graphql`.
-pub fn router(audit: AuditLogs, options: &GraphqlOptions) -> Router {
+pub fn router(audit: &AuditLogs, options: &GraphqlOptions) -> Router {
     let graphiql = options
         .graphiql
         .then(|| graphiql::Page::new(ENDPOINT, options.demo_token.as_deref()));

@@ -12,8 +12,8 @@ use std::sync::Arc;
 use async_graphql::{
     Name, Pos, Positioned,
     parser::types::{
-        Directive, DocumentOperations, ExecutableDocument, OperationDefinition,
-        OperationType, Selection, SelectionSet, Type,
+        Directive, DocumentOperations, ExecutableDocument, OperationDefinition, OperationType,
+        Selection, SelectionSet, Type,
     },
 };
 use async_graphql_value::Value;
@@ -71,7 +71,7 @@ pub(super) enum Field {
     OrganizationId,
     Organization,
     User,
-    DiffField,
+    Changed,
     Old,
     New,
     Secret,
@@ -127,7 +127,7 @@ fn field(parent: Parent, name: &str) -> Option<(Field, Option<Parent>)> {
         (Parent::Log, "organizationId") => (F::OrganizationId, None),
         (Parent::Log, "organization") => (F::Organization, Some(Parent::Organization)),
         (Parent::Log, "user") => (F::User, Some(Parent::User)),
-        (Parent::Diff, "field") => (F::DiffField, None),
+        (Parent::Diff, "field") => (F::Changed, None),
         (Parent::Diff, "old") => (F::Old, None),
         (Parent::Diff, "new") => (F::New, None),
         (Parent::Diff, "secret") => (F::Secret, None),
@@ -314,7 +314,10 @@ impl Compiler<'_> {
                 NodeKind::Group(self.selection_set(&fragment.selection_set.node, parent)?)
             }
             Selection::FragmentSpread(spread) => {
-                let definition = self.document.fragments.get(&spread.node.fragment_name.node)?;
+                let definition = self
+                    .document
+                    .fragments
+                    .get(&spread.node.fragment_name.node)?;
                 let definition = &definition.node;
                 if definition.type_condition.node.on.node != parent.type_name()
                     || !definition.directives.is_empty()

@@ -67,7 +67,7 @@ fn audit_log(out: &mut Vec<u8>, field: &Resolved, log: &AuditLogView<'_>) {
 
 fn diff(out: &mut Vec<u8>, field: &Resolved, name: &str, change: &DiffView<'_>) {
     match field.field {
-        Field::DiffField => string(out, name),
+        Field::Changed => string(out, name),
         Field::Old => json(out, change.old),
         Field::New => json(out, change.new),
         Field::Secret => boolean(out, change.secret),

@@ -11,13 +11,16 @@
 //! Coder's body into the response, in selection order (`encode.rs`).
 //!
 //! A request the plan cannot answer exactly as the reference would (a variable value it
-//! does not vouch for, an argument it cannot read) goes to async-graphql instead, which
-//! stays the one place that words request errors. The same cache holds the documents that
+//! does not vouch for, an argument it cannot read, a `@skip`/`@include` variable left to its
+//! declared default, which async-graphql does not apply) goes to async-graphql instead,
+//! which stays the one place that words request errors. The same cache holds the documents that
 //! automatic persisted queries refer to by hash.
 
 mod compile;
 mod encode;
 mod resolve;
+#[cfg(test)]
+mod tests;
 
 use std::{
     collections::BTreeSet,
@@ -80,8 +83,7 @@ impl Plans {
         let cache = self.cache.as_ref()?;
         let found = cache.lock().ok()?.get(key).cloned();
         let result = if found.is_some() { "hit" } else { "miss" };
-        metrics::counter!("gateway_graphql_operation_cache_total", "result" => result)
-            .increment(1);
+        metrics::counter!("gateway_graphql_operation_cache_total", "result" => result).increment(1);
         found
     }
 
@@ -97,7 +99,8 @@ impl Plans {
         let operation = Arc::new(Operation { document, plan });
         if let Ok(mut cache) = cache.lock() {
             cache.put(key, operation);
-            metrics::gauge!("gateway_graphql_operation_cache_entries").set(cache.len() as f64);
+            metrics::gauge!("gateway_graphql_operation_cache_entries")
+                .set(u32::try_from(cache.len()).map_or(f64::MAX, f64::from));
         }
     }
 }
@@ -132,10 +135,13 @@ impl Plan {
         let selection = if let Some(selection) = &self.resolved {
             selection
         } else {
-            resolved = resolve::selection(&self.root, &|name| match value(name) {
-                Some(ConstValue::Boolean(b)) => Some(*b),
-                _ => None,
-            })?;
+            // async-graphql reads conditions from the given variables only, declared
+            // defaults aside; a condition left to its default goes to the reference.
+            resolved =
+                resolve::selection(&self.root, &|name| match variables.get(name.as_str()) {
+                    Some(ConstValue::Boolean(b)) => Some(*b),
+                    _ => None,
+                })?;
             &resolved
         };
         let queries = selection
@@ -274,7 +280,9 @@ fn fits(ty: &Type, value: Option<&ConstValue>) -> bool {
         return false;
     };
     match name.as_str() {
-        "Int" => matches!(value, ConstValue::Number(n) if n.as_i64().is_some_and(|n| i32::try_from(n).is_ok())),
+        "Int" => {
+            matches!(value, ConstValue::Number(n) if n.as_i64().is_some_and(|n| i32::try_from(n).is_ok()))
+        }
         "String" => matches!(value, ConstValue::String(_)),
         "Boolean" => matches!(value, ConstValue::Boolean(_)),
         "AuditLogFilter" => {

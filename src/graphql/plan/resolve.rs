@@ -27,10 +27,7 @@ pub(crate) struct Resolved {
 
 /// The selection `nodes` make when each flag has the value `flag` gives it; `None` when a
 /// variable flag has no boolean value (the reference executor then reports it).
-pub(super) fn selection(
-    nodes: &[Node],
-    flag: &dyn Fn(&Name) -> Option<bool>,
-) -> Option<Selection> {
+pub(super) fn selection(nodes: &[Node], flag: &dyn Fn(&Name) -> Option<bool>) -> Option<Selection> {
     let mut groups = Vec::new();
     collect(nodes, flag, &mut groups)?;
     build(groups, flag)
@@ -42,8 +39,14 @@ fn build(groups: Vec<Vec<&FieldNode>>, flag: &dyn Fn(&Name) -> Option<bool>) -> 
         .map(|sources| {
             let first = sources.first()?;
             let mut children = Vec::new();
-            for source in &sources {
-                collect(&source.children, flag, &mut children)?;
+            collect(&first.children, flag, &mut children)?;
+            // async-graphql resolves each occurrence of a key on its own and merges the
+            // values: an object whose fields are all skipped is null, and a null first
+            // occurrence takes no merge. An empty selection writes that null.
+            if !children.is_empty() {
+                for source in &sources[1..] {
+                    collect(&source.children, flag, &mut children)?;
+                }
             }
             Some(Resolved {
                 key: first.key.clone(),
