@@ -21,5 +21,6 @@ mod live;
 mod operations;
 #[cfg(feature = "otel")]
 mod otlp;
+mod plans;
 mod streams;
 mod surface;
