@@ -122,10 +122,7 @@ pub(super) fn audit_log(log: model::AuditLog) -> pb::AuditLog {
             })
             .collect(),
         status_code: log.status_code,
-        additional_fields: Some(log.additional_fields.as_deref().map_or_else(
-            || kind(Kind::NullValue(prost_types::NullValue::NullValue.into())),
-            json,
-        )),
+        additional_fields: Some(additional_fields(log.additional_fields.as_deref())),
         description: log.description,
         resource_link: log.resource_link,
         is_deleted: log.is_deleted,
@@ -166,7 +163,15 @@ fn user(user: model::User) -> pb::User {
     }
 }
 
-fn timestamp(time: model::Timestamp) -> prost_types::Timestamp {
+/// `additional_fields` is always set: Coder's `null` is `null_value`.
+pub(super) fn additional_fields(raw: Option<&RawValue>) -> prost_types::Value {
+    raw.map_or_else(
+        || kind(Kind::NullValue(prost_types::NullValue::NullValue.into())),
+        json,
+    )
+}
+
+pub(super) fn timestamp(time: model::Timestamp) -> prost_types::Timestamp {
     prost_types::Timestamp {
         seconds: time.seconds(),
         // Always below 2^31: a leap second's nanos are at most 1_999_999_999.
@@ -176,7 +181,7 @@ fn timestamp(time: model::Timestamp) -> prost_types::Timestamp {
 
 /// Coder's JSON text to `google.protobuf.Value`, parsed straight into the protobuf types with
 /// no intermediate JSON tree. Numbers become doubles, as the Value type requires.
-fn json(raw: &RawValue) -> prost_types::Value {
+pub(super) fn json(raw: &RawValue) -> prost_types::Value {
     serde_json::from_str::<ProtoValue>(raw.get()).map_or_else(
         // Unreachable for text serde validated when the page was parsed; a number beyond
         // f64's range is the only conceivable case, and its text is kept rather than lost.

@@ -19,6 +19,8 @@
 //! ```
 
 mod convert;
+mod encode;
+mod list;
 
 use std::{
     pin::Pin,
@@ -34,7 +36,7 @@ use crate::{
     context::{CODER_REQUEST_ID, CallContext, Protocol, RequestInfo, grpc_timeout},
     error::{Error, Validation},
     export::ExportRequest,
-    model::{AuditLog, Row},
+    model::{self, AuditLog, PageView, Row},
     watch::WatchRequest,
 };
 
@@ -53,6 +55,8 @@ pub mod pb {
     pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("audit_descriptor");
 }
 
+pub use encode::list_response;
+pub use list::AuditServer;
 pub use pb::audit_service_server::AuditServiceServer;
 
 /// Implements `AuditService` over the shared core.
@@ -69,10 +73,44 @@ impl AuditGrpc {
 
     /// The service ready to mount on a router, with its message size limit both ways.
     #[must_use]
-    pub fn into_server(self, max_message: usize) -> AuditServiceServer<Self> {
-        AuditServiceServer::new(self)
-            .max_decoding_message_size(max_message)
-            .max_encoding_message_size(max_message)
+    pub fn into_server(self, max_message: usize) -> AuditServer {
+        AuditServer::new(self, max_message)
+    }
+
+    /// `ListAuditLogs`, its response built by `read` from Coder's page read in place.
+    async fn list<T>(
+        &self,
+        request: Request<pb::ListAuditLogsRequest>,
+        read: impl FnOnce(PageView<'_>) -> T,
+    ) -> Result<Response<T>, Status> {
+        let call = call_context(&request)?;
+        let message = request.into_inner();
+        let query = AuditLogQuery {
+            q: message.q,
+            filter: convert::filter(message.filter)?,
+            limit: message.limit,
+            offset: message.offset,
+        };
+        let fetched = self.audit.list_with(&call, &query, read).await?;
+        let mut response = Response::new(fetched.page);
+        if let Some(id) = fetched
+            .coder_request_id
+            .and_then(|id| MetadataValue::try_from(id).ok())
+        {
+            response.metadata_mut().insert(CODER_REQUEST_ID, id);
+        }
+        Ok(response)
+    }
+
+    /// `ListAuditLogs` as served: the response encoded straight from Coder's page.
+    async fn list_encoded(
+        &self,
+        request: Request<pb::ListAuditLogsRequest>,
+    ) -> Result<Response<list::EncodedPage>, Status> {
+        self.list(request, |page| {
+            list::EncodedPage(encode::list_response(&page))
+        })
+        .await
     }
 }
 
@@ -128,27 +166,16 @@ impl pb::audit_service_server::AuditService for AuditGrpc {
     type ExportAuditLogsStream = MessageStream<pb::ExportAuditLogsResponse>;
     type WatchAuditLogsStream = MessageStream<pb::WatchAuditLogsResponse>;
 
+    /// The message-struct path, kept as the reference the served encoder is tested
+    /// against: [`AuditServer`] answers `ListAuditLogs` itself.
     async fn list_audit_logs(
         &self,
         request: Request<pb::ListAuditLogsRequest>,
     ) -> Result<Response<pb::ListAuditLogsResponse>, Status> {
-        let call = call_context(&request)?;
-        let message = request.into_inner();
-        let query = AuditLogQuery {
-            q: message.q,
-            filter: convert::filter(message.filter)?,
-            limit: message.limit,
-            offset: message.offset,
-        };
-        let fetched = self.audit.list(&call, &query).await?;
-        let mut response = Response::new(pb::ListAuditLogsResponse::from(fetched.page));
-        if let Some(id) = fetched
-            .coder_request_id
-            .and_then(|id| MetadataValue::try_from(id).ok())
-        {
-            response.metadata_mut().insert(CODER_REQUEST_ID, id);
-        }
-        Ok(response)
+        self.list(request, |page| {
+            pb::ListAuditLogsResponse::from(model::AuditPage::from(page))
+        })
+        .await
     }
 
     async fn export_audit_logs(

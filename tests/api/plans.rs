@@ -3,7 +3,7 @@
 //! and the cache's counters in `/metrics`.
 
 use axum::http::StatusCode;
-use coder_audit_gateway::demo::DEMO_TOKEN;
+use coder_audit_gateway::demo::{DEMO_TOKEN, DemoConfig};
 use serde_json::{Value, json};
 
 use crate::helpers::{Gateway, demo_upstream, gateway, graphql_code, http};
@@ -74,7 +74,7 @@ fn data(text: &str) -> Value {
 
 #[tokio::test]
 async fn apollo_clients_send_a_hash_then_the_document_once() {
-    let upstream = demo_upstream(Default::default()).await;
+    let upstream = demo_upstream(DemoConfig::default()).await;
     let gateway = gateway(&upstream, &[]).await;
     let variables = json!({"limit": 3});
     for (accept, not_found_status) in [
@@ -140,7 +140,7 @@ async fn apollo_clients_send_a_hash_then_the_document_once() {
 
 #[tokio::test]
 async fn urql_sends_the_hash_by_get_then_the_document_by_post() {
-    let upstream = demo_upstream(Default::default()).await;
+    let upstream = demo_upstream(DemoConfig::default()).await;
     let gateway = gateway(&upstream, &[]).await;
     let document = "query Urql { auditLogs(limit: 2) { count auditLogs { id } } }";
     let hash = sha256_hex(document);
@@ -163,7 +163,7 @@ async fn urql_sends_the_hash_by_get_then_the_document_by_post() {
 
 #[tokio::test]
 async fn a_hash_that_does_not_match_its_document_is_refused() {
-    let upstream = demo_upstream(Default::default()).await;
+    let upstream = demo_upstream(DemoConfig::default()).await;
     let gateway = gateway(&upstream, &[]).await;
     let document = "{ auditLogs(limit: 1) { count } }";
     let wrong = sha256_hex("{ auditLogs(limit: 2) { count } }");
@@ -203,7 +203,7 @@ async fn a_hash_that_does_not_match_its_document_is_refused() {
 
 #[tokio::test]
 async fn disabled_persisted_queries_say_so_and_documents_still_work() {
-    let upstream = demo_upstream(Default::default()).await;
+    let upstream = demo_upstream(DemoConfig::default()).await;
     for flags in [&["--disable-apq"][..], &["--operation-cache-size", "0"][..]] {
         let gateway = gateway(&upstream, flags).await;
         let document = "query Off { auditLogs(limit: 1) { count } }";
@@ -237,7 +237,7 @@ fn keys(text: &str, pointer: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn compiled_answers_follow_the_selection_order_and_are_counted() {
-    let upstream = demo_upstream(Default::default()).await;
+    let upstream = demo_upstream(DemoConfig::default()).await;
     let gateway = gateway(&upstream, &[]).await;
     let document = "{ zeta: auditLogs(limit: 2) { count auditLogs { time id action user { username id } } } alpha: __typename ...Root } fragment Root on Query { mid: auditLogs(limit: 1) { countCap } }";
     let body = json!({"query": document});

@@ -1,14 +1,15 @@
 //! Coder's page, as the upstream parser reads it: near-valid pages (a real demo page with a
 //! key removed, a value replaced by arbitrary JSON, the text cut short) and raw bytes. A page
 //! the full parser accepts must also be accepted, row for row, by the streaming parser, and
-//! survive NDJSON and protobuf encoding.
+//! survive NDJSON and protobuf encoding; the protobuf the gateway serves, written from the
+//! page read in place, must decode with prost to what the message types hold.
 
 use std::sync::OnceLock;
 
 use coder_audit_gateway::{
     demo::{self, DEMO_TOKEN, DemoConfig},
-    grpc::pb,
-    model::{AuditPage, Row},
+    grpc::{self, pb},
+    model::{AuditPage, PageView, Row},
 };
 use proptest::prelude::*;
 use prost::Message as _;
@@ -167,6 +168,15 @@ fn check(bytes: &[u8]) {
     let encoded = message.encode_to_vec();
     assert_eq!(
         pb::ListAuditLogsResponse::decode(encoded.as_slice()).expect("decodes"),
+        message
+    );
+    // The served encoder, straight from the page read in place: prost reads back exactly
+    // the message the owned path builds.
+    let view = PageView::from_json(bytes).expect("the view reads what the owned parser reads");
+    let served = grpc::list_response(&view);
+    assert_eq!(
+        pb::ListAuditLogsResponse::decode(served.as_slice())
+            .expect("prost decodes the served page"),
         message
     );
 }
