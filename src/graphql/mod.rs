@@ -38,6 +38,7 @@ use crate::{
     error::Error,
     watch::WatchRequest,
 };
+pub use plan::PagePlan;
 pub use types::{AuditLogEvent, AuditLogPage};
 
 pub type GatewaySchema = Schema<Query, EmptyMutation, Subscription>;

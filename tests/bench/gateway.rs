@@ -15,7 +15,16 @@ pub(crate) struct Gateway {
 impl Gateway {
     /// Starts the release binary against `upstream`, with `extra` arguments.
     pub(crate) fn start(upstream: &str, extra: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_coder-audit-gateway"))
+        Self::start_binary(env!("CARGO_BIN_EXE_coder-audit-gateway"), upstream, extra)
+    }
+
+    /// Starts the gateway binary at `binary` (another build, for a before-and-after run).
+    #[allow(
+        dead_code,
+        reason = "the load benchmark's; the others share this module"
+    )]
+    pub(crate) fn start_binary(binary: &str, upstream: &str, extra: &[&str]) -> Self {
+        let mut child = Command::new(binary)
             .args([
                 "--listen",
                 "127.0.0.1:0",

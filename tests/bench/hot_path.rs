@@ -1,8 +1,12 @@
 //! The gateway's hot path in isolation: parsing an upstream page, then answering it as
-//! GraphQL (execution of the full selection plus JSON encoding) or as protobuf, for pages of
+//! GraphQL (the full selection, executed and encoded to JSON) or as protobuf, for pages of
 //! 1, 25, 100 and 1000 realistic rows (the demo's trail, with its large diffs and
 //! `additional_fields`, repeated as needed). Divan reports time and allocations per page;
 //! its items counter gives the per-row rate.
+//!
+//! Each protocol is measured both ways, side by side: as served (the page read in place,
+//! written by a compiled plan or the protobuf encoder) and by the reference path (the owned
+//! page through async-graphql's executor, or into prost's message structs).
 //!
 //! Run: `cargo bench --bench hot_path`
 
@@ -17,9 +21,9 @@ use async_graphql::{Context, EmptyMutation, EmptySubscription, Object, Schema};
 use axum::{body::Body, http::Request};
 use coder_audit_gateway::{
     demo::{self, DEMO_TOKEN, DemoConfig},
-    graphql::AuditLogPage,
-    grpc::pb,
-    model::AuditPage,
+    graphql::{AuditLogPage, PagePlan},
+    grpc::{self, pb},
+    model::{AuditPage, PageView},
 };
 use divan::{AllocProfiler, Bencher, black_box, counter::ItemsCount};
 use prost::Message as _;
@@ -78,11 +82,43 @@ fn parse_upstream_page(bencher: Bencher, rows: usize) {
 }
 
 #[divan::bench(args = SIZES)]
+fn parse_upstream_page_in_place(bencher: Bencher, rows: usize) {
+    let bytes = wire_page(rows);
+    bencher.counter(ItemsCount::new(rows)).bench(|| {
+        PageView::from_json(black_box(&bytes))
+            .map(|p| p.count)
+            .expect("page")
+    });
+}
+
+/// As served: the page read in place, encoded straight to protobuf.
+#[divan::bench(args = SIZES)]
 fn grpc_response(bencher: Bencher, rows: usize) {
+    let bytes = wire_page(rows);
+    bencher.counter(ItemsCount::new(rows)).bench(|| {
+        let page = PageView::from_json(black_box(&bytes)).expect("page");
+        grpc::list_response(&page)
+    });
+}
+
+/// The reference: the owned page, moved into prost's message structs and encoded.
+#[divan::bench(args = SIZES)]
+fn grpc_response_reference(bencher: Bencher, rows: usize) {
     let bytes = wire_page(rows);
     bencher.counter(ItemsCount::new(rows)).bench(|| {
         let page = AuditPage::from_json(black_box(&bytes)).expect("page");
         pb::ListAuditLogsResponse::from(page).encode_to_vec()
+    });
+}
+
+/// As served: the page read in place, written by the operation's compiled plan.
+#[divan::bench(args = SIZES)]
+fn graphql_response(bencher: Bencher, rows: usize) {
+    let bytes = wire_page(rows);
+    let plan = PagePlan::compile(ALL_FIELDS).expect("the planner covers the full selection");
+    bencher.counter(ItemsCount::new(rows)).bench(|| {
+        let page = PageView::from_json(black_box(&bytes)).expect("page");
+        plan.write(&page)
     });
 }
 
@@ -103,8 +139,9 @@ impl BenchQuery {
     }
 }
 
+/// The reference: the owned page through async-graphql's executor, then encoded.
 #[divan::bench(args = SIZES)]
-fn graphql_response(bencher: Bencher, rows: usize) {
+fn graphql_response_reference(bencher: Bencher, rows: usize) {
     let bytes = wire_page(rows);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()

@@ -8,8 +8,13 @@
 //! then the gateway over GraphQL and over gRPC, each for a fixed time after a warm-up, with
 //! connections reused as real clients do (HTTP keep-alive, one gRPC channel).
 //!
+//! GraphQL asks for a page of 25 with ten row fields, and for a page of 100 with every field
+//! of the contract; gRPC always carries every field.
+//!
 //! Run: `cargo bench --bench load` (`BENCH_SECONDS` sets the measured seconds per scenario,
-//! default 4). The table goes to stdout and to `target/load-report.md`.
+//! default 4). With `BASELINE_BIN=<path to another build of the gateway>` every gateway
+//! scenario also runs against that build, in the same run, as the "before" rows. The table
+//! goes to stdout and to `target/load-report.md`.
 
 #![allow(
     clippy::expect_used,
@@ -30,6 +35,10 @@ use coder_audit_gateway::{
     grpc::pb::{self, audit_service_client::AuditServiceClient},
 };
 
+/// Ten fields of each row: the page of 25 a dashboard asks for.
+const TEN_FIELDS: &str = "count auditLogs { id time action resourceType resourceTarget ip userAgent statusCode description user { username } }";
+
+/// Every field of the contract: the page of 100 an export-like client asks for.
 const FIELDS: &str = "count countCap auditLogs { id requestId time ip userAgent resourceType resourceId resourceTarget resourceIcon action diff { field old new secret } statusCode additionalFields description resourceLink isDeleted organizationId organization { id name displayName icon } user { id username name email avatarUrl createdAt updatedAt lastSeenAt status loginType themePreference organizationIds roles { name displayName organizationId } } }";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,7 +83,7 @@ impl Sample {
     }
 }
 
-/// Clients that reuse their connections.
+/// Clients that reuse their connections, to the upstream and to one gateway.
 #[derive(Clone)]
 struct Clients {
     http: reqwest::Client,
@@ -100,7 +109,8 @@ impl Clients {
                 }
             }
             Target::Graphql => {
-                let body = serde_json::json!({"query": format!("{{ auditLogs(limit: {rows}) {{ {FIELDS} }} }}")}).to_string();
+                let fields = if rows <= 25 { TEN_FIELDS } else { FIELDS };
+                let body = serde_json::json!({"query": format!("{{ auditLogs(limit: {rows}) {{ {fields} }} }}")}).to_string();
                 match self
                     .http
                     .post(format!("http://{}/graphql", self.gateway))
@@ -128,6 +138,45 @@ impl Clients {
                 );
                 self.grpc.clone().list_audit_logs(request).await.is_ok()
             }
+        }
+    }
+}
+
+/// A gateway build under test and its clients.
+struct Subject {
+    /// "" for this build, "before" for `BASELINE_BIN`.
+    label: &'static str,
+    gateway: Gateway,
+    clients: Clients,
+}
+
+impl Subject {
+    async fn start(
+        label: &'static str,
+        binary: Option<&str>,
+        upstream: &str,
+        http: &reqwest::Client,
+    ) -> Self {
+        let extra = ["--max-concurrent-requests", "4096"];
+        let gateway = match binary {
+            Some(binary) => Gateway::start_binary(binary, upstream, &extra),
+            None => Gateway::start(upstream, &extra),
+        };
+        let channel = tonic::transport::Channel::from_shared(format!("http://{}", gateway.addr))
+            .expect("uri")
+            .connect()
+            .await
+            .expect("gRPC connects");
+        let clients = Clients {
+            http: http.clone(),
+            grpc: AuditServiceClient::new(channel),
+            upstream: upstream.to_owned(),
+            gateway: gateway.addr.clone(),
+        };
+        Self {
+            label,
+            gateway,
+            clients,
         }
     }
 }
@@ -214,13 +263,19 @@ fn main() {
 async fn run(window: Duration) -> String {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let ticks = clock_ticks_per_second();
+    let baseline = std::env::var("BASELINE_BIN").ok();
     let mut report = format!(
         "# Gateway overhead, {} s per scenario after 1 s warm-up ({} cores)\n\n\
+         GraphQL: page 25 with ten row fields, page 100 with every field. gRPC: every field.\n\n\
          | upstream | page | conc. | target | req/s | p50 ms | p90 ms | p99 ms | errors | gateway CPU ms/req | gateway peak RSS MiB | throughput vs direct | added p50 ms |\n\
          |---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
         window.as_secs(),
         std::thread::available_parallelism().map_or(0, std::num::NonZero::get),
     );
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()
+        .expect("client");
     for service_time in [Duration::ZERO, Duration::from_millis(5)] {
         let addr = demo::spawn(DemoConfig {
             service_time,
@@ -229,58 +284,92 @@ async fn run(window: Duration) -> String {
         .await
         .expect("demo starts");
         let upstream = format!("http://{addr}");
-        let gateway = Gateway::start(&upstream, &["--max-concurrent-requests", "4096"]);
-        let channel = tonic::transport::Channel::from_shared(format!("http://{}", gateway.addr))
-            .expect("uri")
-            .connect()
-            .await
-            .expect("gRPC connects");
-        let clients = Clients {
-            http: reqwest::Client::builder()
-                .pool_max_idle_per_host(256)
-                .build()
-                .expect("client"),
-            grpc: AuditServiceClient::new(channel),
-            upstream: upstream.clone(),
-            gateway: gateway.addr.clone(),
-        };
+        let mut subjects = Vec::new();
+        if let Some(binary) = &baseline {
+            subjects.push(Subject::start("before", Some(binary), &upstream, &http).await);
+        }
+        subjects.push(Subject::start("", None, &upstream, &http).await);
+        let current = subjects.last().expect("this build");
         for rows in [25, 100] {
             for concurrency in [1, 32] {
-                let mut direct: Option<Sample> = None;
-                for target in [Target::Direct, Target::Graphql, Target::Grpc] {
-                    let sample =
-                        measure(&clients, &gateway, target, rows, concurrency, window, ticks).await;
-                    let (ratio, added) = match (&direct, target) {
-                        (Some(d), Target::Graphql | Target::Grpc) => (
-                            format!("{:.0}%", 100.0 * sample.throughput() / d.throughput()),
-                            format!("{:+.3}", ms(sample.percentile(0.5)) - ms(d.percentile(0.5))),
-                        ),
-                        _ => (String::new(), String::new()),
-                    };
-                    let cpu = if target == Target::Direct || sample.requests == 0 {
-                        String::new()
-                    } else {
-                        format!("{:.3}", 1e3 * sample.cpu / sample.requests as f64)
-                    };
-                    let line = format!(
-                        "| {} ms | {rows} | {concurrency} | {} | {:.0} | {:.3} | {:.3} | {:.3} | {} | {cpu} | {:.1} | {ratio} | {added} |\n",
-                        service_time.as_millis(),
-                        target.name(),
-                        sample.throughput(),
-                        ms(sample.percentile(0.5)),
-                        ms(sample.percentile(0.9)),
-                        ms(sample.percentile(0.99)),
-                        sample.errors,
-                        sample.peak_rss_kib as f64 / 1024.0,
-                    );
-                    eprint!("{line}");
-                    report.push_str(&line);
-                    if target == Target::Direct {
-                        direct = Some(sample);
+                let direct = measure(
+                    &current.clients,
+                    &current.gateway,
+                    Target::Direct,
+                    rows,
+                    concurrency,
+                    window,
+                    ticks,
+                )
+                .await;
+                report.push_str(&line(
+                    service_time,
+                    rows,
+                    concurrency,
+                    "direct",
+                    &direct,
+                    None,
+                ));
+                for target in [Target::Graphql, Target::Grpc] {
+                    for subject in &subjects {
+                        let sample = measure(
+                            &subject.clients,
+                            &subject.gateway,
+                            target,
+                            rows,
+                            concurrency,
+                            window,
+                            ticks,
+                        )
+                        .await;
+                        let name = if subject.label.is_empty() {
+                            target.name().to_owned()
+                        } else {
+                            format!("{} ({})", target.name(), subject.label)
+                        };
+                        report.push_str(&line(
+                            service_time,
+                            rows,
+                            concurrency,
+                            &name,
+                            &sample,
+                            Some(&direct),
+                        ));
                     }
                 }
             }
         }
     }
     report
+}
+
+/// One row of the table; `direct` is the same scenario without the gateway.
+fn line(
+    service_time: Duration,
+    rows: i32,
+    concurrency: usize,
+    name: &str,
+    sample: &Sample,
+    direct: Option<&Sample>,
+) -> String {
+    let (ratio, added, cpu) = match direct {
+        Some(d) if sample.requests > 0 => (
+            format!("{:.0}%", 100.0 * sample.throughput() / d.throughput()),
+            format!("{:+.3}", ms(sample.percentile(0.5)) - ms(d.percentile(0.5))),
+            format!("{:.3}", 1e3 * sample.cpu / sample.requests as f64),
+        ),
+        _ => (String::new(), String::new(), String::new()),
+    };
+    let line = format!(
+        "| {} ms | {rows} | {concurrency} | {name} | {:.0} | {:.3} | {:.3} | {:.3} | {} | {cpu} | {:.1} | {ratio} | {added} |\n",
+        service_time.as_millis(),
+        sample.throughput(),
+        ms(sample.percentile(0.5)),
+        ms(sample.percentile(0.9)),
+        ms(sample.percentile(0.99)),
+        sample.errors,
+        sample.peak_rss_kib as f64 / 1024.0,
+    );
+    eprint!("{line}");
+    line
 }
