@@ -14,7 +14,8 @@
 //! Run: `cargo bench --bench load` (`BENCH_SECONDS` sets the measured seconds per scenario,
 //! default 4). With `BASELINE_BIN=<path to another build of the gateway>` every gateway
 //! scenario also runs against that build, in the same run, as the "before" rows. The table
-//! goes to stdout and to `target/load-report.md`.
+//! goes to stdout and to `target/load-report.md`. `BENCH_FILTER=<text>` runs only the gateway
+//! scenarios whose name (e.g. `0ms 25 32 gRPC`) contains it, to profile one.
 
 #![allow(
     clippy::expect_used,
@@ -264,6 +265,8 @@ async fn run(window: Duration) -> String {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let ticks = clock_ticks_per_second();
     let baseline = std::env::var("BASELINE_BIN").ok();
+    // E.g. `0ms 25 32 gRPC`: only the gateway scenarios whose name contains it (to profile one).
+    let filter = std::env::var("BENCH_FILTER").ok();
     let mut report = format!(
         "# Gateway overhead, {} s per scenario after 1 s warm-up ({} cores)\n\n\
          GraphQL: page 25 with ten row fields, page 100 with every field. gRPC: every field.\n\n\
@@ -312,6 +315,19 @@ async fn run(window: Duration) -> String {
                 ));
                 for target in [Target::Graphql, Target::Grpc] {
                     for subject in &subjects {
+                        let name = if subject.label.is_empty() {
+                            target.name().to_owned()
+                        } else {
+                            format!("{} ({})", target.name(), subject.label)
+                        };
+                        let scenario =
+                            format!("{}ms {rows} {concurrency} {name}", service_time.as_millis());
+                        if filter
+                            .as_ref()
+                            .is_some_and(|f| !scenario.contains(f.as_str()))
+                        {
+                            continue;
+                        }
                         let sample = measure(
                             &subject.clients,
                             &subject.gateway,
@@ -322,11 +338,6 @@ async fn run(window: Duration) -> String {
                             ticks,
                         )
                         .await;
-                        let name = if subject.label.is_empty() {
-                            target.name().to_owned()
-                        } else {
-                            format!("{} ({})", target.name(), subject.label)
-                        };
                         report.push_str(&line(
                             service_time,
                             rows,
