@@ -21,12 +21,24 @@ use crate::model::{AuditLogView, OrganizationView, PageView, RoleView, Timestamp
 /// benchmarks).
 #[must_use]
 pub fn list_response(page: &PageView<'_>) -> Vec<u8> {
-    let mut out = Vec::with_capacity(64 + page.audit_logs.len() * 768);
-    for log in &page.audit_logs {
-        let values = Values::of(log);
-        message(&mut out, 1, audit_log_len(log, &values), |out| {
-            audit_log(out, log, &values);
-        });
+    // Lengths first, so the buffer is allocated once at its exact size.
+    let rows: Vec<(Values, usize)> = page
+        .audit_logs
+        .iter()
+        .map(|log| {
+            let values = Values::of(log);
+            let len = audit_log_len(log, &values);
+            (values, len)
+        })
+        .collect();
+    let size = rows
+        .iter()
+        .map(|(_, len)| message_len(1, *len))
+        .sum::<usize>()
+        + 32;
+    let mut out = Vec::with_capacity(size);
+    for (log, (values, len)) in page.audit_logs.iter().zip(&rows) {
+        message(&mut out, 1, *len, |out| audit_log(out, log, values));
     }
     int64(&mut out, 2, page.count);
     if let Some(cap) = page.count_cap {

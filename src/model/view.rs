@@ -24,13 +24,19 @@ pub struct PageView<'a> {
     /// `None` on older servers, which count exactly.
     #[serde(default)]
     pub count_cap: Option<i64>,
+    /// The size of Coder's body: what an encoder reserves for its answer, which is about as
+    /// large when every field is asked for.
+    #[serde(skip)]
+    pub body_len: usize,
 }
 
 impl<'a> PageView<'a> {
     /// Reads Coder's answer. The body is checked as UTF-8 once, as a whole, so the parser
     /// does not check each of the page's thousands of strings again.
     pub fn from_json(body: &'a [u8]) -> Result<Self, PageError> {
-        Ok(serde_json::from_str::<Object<Self>>(std::str::from_utf8(body)?)?.0)
+        let mut page = serde_json::from_str::<Object<Self>>(std::str::from_utf8(body)?)?.0;
+        page.body_len = body.len();
+        Ok(page)
     }
 }
 

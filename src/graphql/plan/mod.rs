@@ -178,11 +178,14 @@ impl Plan {
             })
             .collect::<Option<Vec<_>>>()?;
         let call = caller.call();
-        let pages = futures_util::future::join_all(selection.iter().zip(&queries).map(
-            |(field, query)| async {
-                match query {
-                    Some(query) => Some(page(audit, &call, query, field).await),
-                    None => None,
+        let pages = futures_util::future::join_all(selection.iter().zip(&queries).enumerate().map(
+            |(i, (field, query))| {
+                let call = &call;
+                async move {
+                    match query {
+                        Some(query) => Some(page(audit, call, query, field, i == 0).await),
+                        None => None,
+                    }
                 }
             },
         ))
@@ -194,11 +197,18 @@ impl Plan {
 /// A root field's page, encoded, with the id Coder gave its request.
 type Page = Result<(Vec<u8>, Option<String>), ServerError>;
 
+/// What the response starts with when its first key is a page: that page's buffer becomes
+/// the response, so a page is never copied.
+const DATA: &[u8] = b"{\"data\":";
+
+/// Fetches and encodes one root field's page; a `lead` page (the first key of the response)
+/// is written after `{"data":{"key":`, ready to be the response itself.
 async fn page(
     audit: &AuditLogs,
     call: &async_graphql::Result<CallContext>,
     query: &crate::audit::AuditLogQuery,
     field: &Resolved,
+    lead: bool,
 ) -> Page {
     let at = |error: async_graphql::Error| {
         error
@@ -210,7 +220,13 @@ async fn page(
     let call = call.as_ref().map_err(|e| at(e.clone()))?;
     let fetched = audit
         .list_with(call, query, |view| {
-            let mut out = Vec::with_capacity(256 + view.audit_logs.len() * 1024);
+            // Reserving is free until written: only the pages touched count.
+            let mut out = Vec::with_capacity(view.body_len + 256);
+            if lead {
+                out.extend_from_slice(DATA);
+                out.push(b'{');
+                out.extend_from_slice(&field.prefix);
+            }
             encode::page(&mut out, &field.children, &view);
             out
         })
@@ -225,36 +241,36 @@ async fn page(
 fn response(selection: &Selection, pages: Vec<Option<Page>>) -> Vec<u8> {
     let mut errors = Vec::new();
     let mut coder_request_id = None;
-    let mut fields = Vec::new();
-    for (field, page) in selection.iter().zip(pages) {
-        match page {
-            None => fields.push((field, None)),
+    let mut out = None;
+    let mut written = false;
+    for (i, (field, page)) in selection.iter().zip(pages).enumerate() {
+        let body = match page {
+            None => None,
             Some(Ok((body, id))) => {
                 coder_request_id = id;
-                fields.push((field, Some(body)));
+                Some(body)
             }
-            Some(Err(error)) => errors.push(error),
-        }
-    }
-    let size = fields
-        .iter()
-        .map(|(_, body)| body.as_ref().map_or(32, Vec::len))
-        .sum::<usize>();
-    let mut out = Vec::with_capacity(size + 64);
-    out.extend_from_slice(b"{\"data\":");
-    if fields.is_empty() {
-        out.extend_from_slice(b"null");
-    } else {
-        for (i, (field, body)) in fields.into_iter().enumerate() {
-            out.push(if i == 0 { b'{' } else { b',' });
+            Some(Err(error)) => {
+                errors.push(error);
+                continue;
+            }
+        };
+        if i == 0 && body.is_some() {
+            // The lead page already holds `{"data":{"key":value`.
+            out = body;
+        } else {
+            let out = out.get_or_insert_with(|| DATA.to_vec());
+            out.push(if written { b',' } else { b'{' });
             out.extend_from_slice(&field.prefix);
             match body {
                 Some(body) => out.extend_from_slice(&body),
-                None => encode::string(&mut out, field.parent.type_name()),
+                None => encode::string(out, field.parent.type_name()),
             }
         }
-        out.push(b'}');
+        written = true;
     }
+    let mut out = out.unwrap_or_else(|| DATA.to_vec());
+    out.extend_from_slice(if written { b"}" } else { b"null" });
     if let Some(id) = coder_request_id {
         out.extend_from_slice(b",\"extensions\":{\"coderRequestId\":");
         encode::string(&mut out, &id);
