@@ -218,6 +218,8 @@ pub(crate) struct Plan {
     /// for every request and is kept (`resolved`).
     pub(super) conditional: bool,
     pub(super) resolved: Option<super::resolve::Selection>,
+    /// Fields as written, fragments inlined: what the plan's size grows with.
+    pub(super) fields: usize,
 }
 
 /// Compiles the operation `operation_name` picks from `document` (which async-graphql has
@@ -244,6 +246,7 @@ pub(super) fn compile(document: &ExecutableDocument, operation_name: Option<&str
         document,
         conditional: false,
         fragment_depth: 0,
+        fields: 0,
     };
     let root = compiler.selection_set(&selection_set.node, Parent::Query)?;
     let variables = variable_definitions
@@ -259,6 +262,7 @@ pub(super) fn compile(document: &ExecutableDocument, operation_name: Option<&str
         root,
         conditional: compiler.conditional,
         resolved: None,
+        fields: compiler.fields,
     };
     if !plan.conditional {
         plan.resolved = Some(super::resolve::selection(&plan.root, &|_| None)?);
@@ -271,6 +275,7 @@ struct Compiler<'d> {
     conditional: bool,
     /// Validation has ruled out fragment cycles; this bounds the walk regardless.
     fragment_depth: usize,
+    fields: usize,
 }
 
 impl Compiler<'_> {
@@ -287,6 +292,7 @@ impl Compiler<'_> {
             Selection::Field(positioned) => {
                 let field = &positioned.node;
                 let (id, child) = self::field(parent, &field.name.node)?;
+                self.fields += 1;
                 let children = match child {
                     Some(child) => self.selection_set(&field.selection_set.node, child)?,
                     None => Vec::new(),

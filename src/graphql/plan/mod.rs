@@ -90,31 +90,59 @@ pub(super) struct Operation {
     pub(super) plan: Option<Plan>,
 }
 
-/// The bounded cache of operations; with a capacity of 0 nothing is kept and every request
-/// goes to async-graphql.
+/// The most memory the cache's operations may hold, whatever their number: a caller sending
+/// large distinct documents evicts older ones instead of growing the gateway.
+const CACHE_BUDGET: usize = 32 << 20;
+
+/// What a compiled field costs in memory, roughly: its node as written and as resolved.
+const FIELD_WEIGHT: usize = 512;
+
+/// The bounded cache of operations, by count (`--operation-cache-size`) and by memory
+/// ([`CACHE_BUDGET`]); with a capacity of 0 nothing is kept and every request goes to
+/// async-graphql.
 #[derive(Debug)]
 pub(super) struct Plans {
-    cache: Option<Mutex<LruCache<Key, Arc<Operation>>>>,
+    cache: Option<Mutex<Cache>>,
+    /// [`CACHE_BUDGET`]; smaller in tests.
+    budget: usize,
+}
+
+#[derive(Debug)]
+struct Cache {
+    operations: LruCache<Key, Arc<Operation>>,
+    /// The weight of the operations held, against [`CACHE_BUDGET`].
+    weight: usize,
 }
 
 impl Plans {
     pub(super) fn new(capacity: usize) -> Self {
+        Self::with_budget(capacity, CACHE_BUDGET)
+    }
+
+    fn with_budget(capacity: usize, budget: usize) -> Self {
         Self {
-            cache: NonZeroUsize::new(capacity).map(|c| Mutex::new(LruCache::new(c))),
+            cache: NonZeroUsize::new(capacity).map(|c| {
+                Mutex::new(Cache {
+                    operations: LruCache::new(c),
+                    weight: 0,
+                })
+            }),
+            budget,
         }
     }
 
     /// The operation under `key`, counted as a hit or a miss.
     pub(super) fn get(&self, key: &Key) -> Option<Arc<Operation>> {
         let cache = self.cache.as_ref()?;
-        let found = cache.lock().ok()?.get(key).cloned();
+        let found = cache.lock().ok()?.operations.get(key).cloned();
         let result = if found.is_some() { "hit" } else { "miss" };
         metrics::counter!("gateway_graphql_operation_cache_total", "result" => result).increment(1);
         found
     }
 
     /// Compiles `document` (which async-graphql has just executed without a request error)
-    /// and keeps it under `key`.
+    /// and keeps it under `key`, evicting the least recently used operations beyond the
+    /// count or the memory budget.
     pub(super) fn insert(&self, key: Key, document: Arc<str>) {
         let Some(cache) = &self.cache else {
             return;
@@ -123,11 +151,32 @@ impl Plans {
             .ok()
             .and_then(|parsed| compile::compile(&parsed, key.operation_name.as_deref()));
         let operation = Arc::new(Operation { document, plan });
-        if let Ok(mut cache) = cache.lock() {
-            cache.put(key, operation);
-            metrics::gauge!("gateway_graphql_operation_cache_entries")
-                .set(u32::try_from(cache.len()).map_or(f64::MAX, f64::from));
+        let weight = operation.weight();
+        if weight > self.budget {
+            return;
         }
+        let Ok(mut cache) = cache.lock() else {
+            return;
+        };
+        cache.weight += weight;
+        if let Some((_, evicted)) = cache.operations.push(key, operation) {
+            cache.weight -= evicted.weight();
+        }
+        while cache.weight > self.budget {
+            let Some((_, evicted)) = cache.operations.pop_lru() else {
+                break;
+            };
+            cache.weight -= evicted.weight();
+        }
+        metrics::gauge!("gateway_graphql_operation_cache_entries")
+            .set(u32::try_from(cache.operations.len()).map_or(f64::MAX, f64::from));
+    }
+}
+
+impl Operation {
+    /// Its share of [`CACHE_BUDGET`].
+    fn weight(&self) -> usize {
+        self.document.len() + self.plan.as_ref().map_or(0, |p| p.fields * FIELD_WEIGHT)
     }
 }
 

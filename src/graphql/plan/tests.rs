@@ -809,3 +809,25 @@ fn the_planner_declines_what_it_does_not_cover() {
     assert!(!compile("{ auditLogs(limit: 1) { count @deprecated } }"));
     assert!(!compile("{ auditLogs(limit: 1) { futureField } }"));
 }
+
+#[test]
+fn the_cache_is_bounded_by_memory_as_well_as_by_count() {
+    let budget = 32 << 10;
+    let plans = Plans::with_budget(1024, budget);
+    // Not GraphQL, so each weighs its text: 1 KiB and five bytes.
+    let large = |i: usize| Arc::<str>::from(format!("}} {i:03}{}", " ".repeat(1 << 10)));
+    let key = |document: &str| Key {
+        hash: document_hash(document),
+        operation_name: None,
+    };
+    for i in 0..48 {
+        let document = large(i);
+        plans.insert(key(&document), document);
+    }
+    let cache = plans.cache.as_ref().expect("a cache").lock().expect("lock");
+    assert!(cache.weight <= budget, "{} bytes held", cache.weight);
+    assert_eq!(cache.operations.len(), budget / ((1 << 10) + 5));
+    // The most recent stay, the oldest went.
+    assert!(cache.operations.contains(&key(&large(47))));
+    assert!(!cache.operations.contains(&key(&large(0))));
+}
