@@ -223,6 +223,23 @@ pub fn router(config: DemoConfig) -> Router {
     router_with_handle(config).0
 }
 
+/// The demo's answer to `GET /api/v2/audit?limit=<limit>` as its owner, without a server:
+/// Coder's wire page, for tests and benchmarks that read or encode one.
+pub async fn audit_page_body(config: DemoConfig, limit: usize) -> Vec<u8> {
+    use tower::ServiceExt as _;
+    let request = axum::http::Request::get(format!("/api/v2/audit?limit={limit}"))
+        .header(crate::auth::CODER_SESSION_TOKEN, DEMO_TOKEN)
+        .body(axum::body::Body::empty());
+    let Ok(request) = request else {
+        return Vec::new();
+    };
+    let Ok(response) = router(config).oneshot(request).await;
+    axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .map(|body| body.to_vec())
+        .unwrap_or_default()
+}
+
 /// The demo API and the handle that drives it.
 pub fn router_with_handle(config: DemoConfig) -> (Router, DemoHandle) {
     let (mut data, generator) = data::dataset(config.rows);

@@ -323,34 +323,19 @@ fn bool_len(number: u32, value: bool) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use tower::ServiceExt as _;
-
     use super::*;
     use crate::{
-        demo::{self, DEMO_TOKEN, DemoConfig},
+        demo::{self, DemoConfig},
         grpc::pb,
         model::AuditPage,
     };
 
     /// The demo Coder's whole trail, as one page.
     fn demo_page() -> Vec<u8> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
+        tokio::runtime::Builder::new_current_thread()
             .build()
-            .expect("runtime");
-        runtime.block_on(async {
-            let request = axum::http::Request::get("/api/v2/audit?limit=1000")
-                .header("coder-session-token", DEMO_TOKEN)
-                .body(axum::body::Body::empty())
-                .expect("request");
-            let response = demo::router(DemoConfig::default())
-                .oneshot(request)
-                .await
-                .expect("answer");
-            axum::body::to_bytes(response.into_body(), usize::MAX)
-                .await
-                .expect("body")
-                .to_vec()
-        })
+            .expect("runtime")
+            .block_on(demo::audit_page_body(DemoConfig::default(), 1000))
     }
 
     /// Every row shape the demo Coder sends (missing users and organisations, diffs of

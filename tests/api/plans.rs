@@ -30,18 +30,11 @@ fn persisted(hash: &str) -> Value {
 
 /// POSTs `body` as JSON with `accept`; the status and the body as text.
 async fn post(gateway: &Gateway, body: &Value, accept: &str) -> (StatusCode, String) {
-    let response = http()
+    let request = http()
         .post(format!("http://{}/graphql", gateway.addr))
         .header("content-type", "application/json")
-        .header("accept", accept)
-        .header("coder-session-token", DEMO_TOKEN)
-        .body(body.to_string())
-        .send()
-        .await
-        .expect("gateway answers");
-    let status = response.status();
-    let text = response.text().await.expect("body");
-    (status, text)
+        .body(body.to_string());
+    send(request, accept).await
 }
 
 /// GETs `/graphql` with `params` URL-encoded, as clients send hashed queries.
@@ -49,8 +42,16 @@ async fn get(gateway: &Gateway, params: &[(&str, String)], accept: &str) -> (Sta
     let query = url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs(params)
         .finish();
-    let response = http()
-        .get(format!("http://{}/graphql?{query}", gateway.addr))
+    send(
+        http().get(format!("http://{}/graphql?{query}", gateway.addr)),
+        accept,
+    )
+    .await
+}
+
+/// Sends `request` as the demo owner, accepting `accept`.
+async fn send(request: reqwest::RequestBuilder, accept: &str) -> (StatusCode, String) {
+    let response = request
         .header("accept", accept)
         .header("coder-session-token", DEMO_TOKEN)
         .send()

@@ -18,9 +18,8 @@
 use std::sync::{LazyLock, Mutex};
 
 use async_graphql::{Context, EmptyMutation, EmptySubscription, Object, Schema};
-use axum::{body::Body, http::Request};
 use coder_audit_gateway::{
-    demo::{self, DEMO_TOKEN, DemoConfig},
+    demo::{self, DemoConfig},
     graphql::{AuditLogPage, PagePlan},
     grpc::{self, pb},
     model::{AuditPage, PageView},
@@ -28,7 +27,6 @@ use coder_audit_gateway::{
 use divan::{AllocProfiler, Bencher, black_box, counter::ItemsCount};
 use prost::Message as _;
 use serde_json::Value;
-use tower::ServiceExt as _;
 
 /// The allocator the binary uses, counted.
 #[global_allocator]
@@ -49,21 +47,9 @@ static TRAIL: LazyLock<Vec<Value>> = LazyLock::new(|| {
         .enable_all()
         .build()
         .expect("runtime");
-    runtime.block_on(async {
-        let request = Request::get("/api/v2/audit?limit=1000")
-            .header("coder-session-token", DEMO_TOKEN)
-            .body(Body::empty())
-            .expect("request");
-        let response = demo::router(DemoConfig::default())
-            .oneshot(request)
-            .await
-            .expect("demo answers");
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .expect("body");
-        let page: Value = serde_json::from_slice(&bytes).expect("JSON");
-        page["audit_logs"].as_array().expect("rows").clone()
-    })
+    let bytes = runtime.block_on(demo::audit_page_body(DemoConfig::default(), 1000));
+    let page: Value = serde_json::from_slice(&bytes).expect("JSON");
+    page["audit_logs"].as_array().expect("rows").clone()
 });
 
 /// A wire page of `rows` rows, cycling through the demo trail.

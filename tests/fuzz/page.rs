@@ -7,14 +7,13 @@
 use std::sync::OnceLock;
 
 use coder_audit_gateway::{
-    demo::{self, DEMO_TOKEN, DemoConfig},
+    demo::{self, DemoConfig},
     grpc::{self, pb},
     model::{AuditPage, PageView, Row},
 };
 use proptest::prelude::*;
 use prost::Message as _;
 use serde_json::Value;
-use tower::ServiceExt as _;
 
 use crate::{Counter, config};
 
@@ -24,21 +23,10 @@ static INPUTS: Counter = Counter::new("upstream page parser");
 fn demo_page() -> &'static Value {
     static PAGE: OnceLock<Value> = OnceLock::new();
     PAGE.get_or_init(|| {
-        let runtime = tokio::runtime::Runtime::new().expect("runtime");
-        runtime.block_on(async {
-            let request = axum::http::Request::get("/api/v2/audit?limit=8")
-                .header("coder-session-token", DEMO_TOKEN)
-                .body(axum::body::Body::empty())
-                .expect("request");
-            let response = demo::router(DemoConfig::default())
-                .oneshot(request)
-                .await
-                .expect("answer");
-            let body = axum::body::to_bytes(response.into_body(), usize::MAX)
-                .await
-                .expect("body");
-            serde_json::from_slice(&body).expect("JSON")
-        })
+        let body = tokio::runtime::Runtime::new()
+            .expect("runtime")
+            .block_on(demo::audit_page_body(DemoConfig::default(), 8));
+        serde_json::from_slice(&body).expect("JSON")
     })
 }
 
