@@ -303,13 +303,27 @@ fn ok(media: MediaType, body: Vec<u8>) -> Response {
 /// error), so that its document may be compiled.
 async fn reference(
     schema: &GatewaySchema,
-    request: async_graphql::Request,
+    mut request: async_graphql::Request,
     media: MediaType,
     caller: Caller,
 ) -> (Response, bool) {
     let coder_request_id = caller.coder_request_id.clone();
-    let query = request.query.clone();
+    // Parsed once here: async-graphql executes the parsed document, and the root's order is
+    // read from it. `None` when the text is not GraphQL.
+    let operation_name = request.operation_name.clone();
+    let variables = request.variables.clone();
+    let root_order = request
+        .parsed_query()
+        .ok()
+        .map(|document| plan::root_order(document, operation_name.as_deref(), &variables));
+    let parsed = root_order.is_some();
     let mut response = schema.execute(request.data(caller)).await;
+    if let (Some(Some(order)), async_graphql::Value::Object(data)) =
+        (root_order, &mut response.data)
+    {
+        let at = |key: &async_graphql::Name| order.iter().position(|k| k == key);
+        data.sort_by(|a, _, b, _| at(a).cmp(&at(b)));
+    }
     if let Some(id) = coder_request_id
         .lock()
         .ok()
@@ -326,7 +340,6 @@ async fn reference(
         && !response.errors.is_empty()
         && response.errors.iter().all(|e| e.path.is_empty());
     if request_error {
-        let parsed = async_graphql::parser::parse_query(&query).is_ok();
         for error in &mut response.errors {
             let code = match error.message.as_str() {
                 _ if !parsed => "GRAPHQL_PARSE_FAILED",

@@ -225,14 +225,7 @@ pub(crate) struct Plan {
 /// Compiles the operation `operation_name` picks from `document` (which async-graphql has
 /// already accepted); `None` when the planner does not cover it.
 pub(super) fn compile(document: &ExecutableDocument, operation_name: Option<&str>) -> Option<Plan> {
-    let operation = match (&document.operations, operation_name) {
-        (DocumentOperations::Single(operation), None) => operation,
-        (DocumentOperations::Multiple(operations), Some(name)) => operations.get(name)?,
-        (DocumentOperations::Multiple(operations), None) if operations.len() == 1 => {
-            operations.values().next()?
-        }
-        _ => return None,
-    };
+    let operation = operation(document, operation_name)?;
     let OperationDefinition {
         ty,
         variable_definitions,
@@ -268,6 +261,104 @@ pub(super) fn compile(document: &ExecutableDocument, operation_name: Option<&str
         plan.resolved = Some(super::resolve::selection(&plan.root, &|_| None)?);
     }
     Some(plan)
+}
+
+/// The operation a request names, as async-graphql picks it.
+pub(super) fn operation<'d>(
+    document: &'d ExecutableDocument,
+    operation_name: Option<&str>,
+) -> Option<&'d Positioned<OperationDefinition>> {
+    match (&document.operations, operation_name) {
+        (DocumentOperations::Single(operation), None) => Some(operation),
+        (DocumentOperations::Multiple(operations), Some(name)) => operations.get(name),
+        (DocumentOperations::Multiple(operations), None) if operations.len() == 1 => {
+            operations.values().next()
+        }
+        _ => None,
+    }
+}
+
+/// The root's response keys in the order the operation selects them, `@skip`/`@include`
+/// read as async-graphql reads them (given variables only; anything but a boolean is
+/// false). async-graphql resolves root fields concurrently and answers them in the order
+/// they finish (its issue #612); its answers are put back in this order.
+pub(in crate::graphql) fn root_order(
+    document: &ExecutableDocument,
+    operation_name: Option<&str>,
+    variables: &async_graphql::Variables,
+) -> Option<Vec<Name>> {
+    fn walk(
+        document: &ExecutableDocument,
+        set: &SelectionSet,
+        variables: &async_graphql::Variables,
+        depth: usize,
+        keys: &mut Vec<Name>,
+    ) {
+        for item in &set.items {
+            let flag = |value: &Positioned<Value>| match &value.node {
+                Value::Boolean(b) => *b,
+                Value::Variable(name) => {
+                    matches!(
+                        variables.get(name),
+                        Some(async_graphql::Value::Boolean(true))
+                    )
+                }
+                _ => false,
+            };
+            let skipped = item.node.directives().iter().any(|directive| {
+                let Some(condition) = directive.node.get_argument("if") else {
+                    return false;
+                };
+                match directive.node.name.node.as_str() {
+                    "skip" => flag(condition),
+                    "include" => !flag(condition),
+                    _ => false,
+                }
+            });
+            if skipped || depth > 64 {
+                continue;
+            }
+            match &item.node {
+                Selection::Field(field) => {
+                    let key = &field.node.response_key().node;
+                    if !keys.contains(key) {
+                        keys.push(key.clone());
+                    }
+                }
+                Selection::InlineFragment(fragment) => {
+                    walk(
+                        document,
+                        &fragment.node.selection_set.node,
+                        variables,
+                        depth + 1,
+                        keys,
+                    );
+                }
+                Selection::FragmentSpread(spread) => {
+                    if let Some(fragment) = document.fragments.get(&spread.node.fragment_name.node)
+                    {
+                        walk(
+                            document,
+                            &fragment.node.selection_set.node,
+                            variables,
+                            depth + 1,
+                            keys,
+                        );
+                    }
+                }
+            }
+        }
+    }
+    let operation = operation(document, operation_name)?;
+    let mut keys = Vec::new();
+    walk(
+        document,
+        &operation.node.selection_set.node,
+        variables,
+        0,
+        &mut keys,
+    );
+    Some(keys)
 }
 
 struct Compiler<'d> {

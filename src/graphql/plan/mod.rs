@@ -43,6 +43,7 @@ use super::{Caller, filter::AuditLogFilterInput};
 use crate::{audit::AuditLogs, context::CallContext};
 
 pub(crate) use compile::Plan;
+pub(super) use compile::root_order;
 
 /// A compiled `auditLogs` selection on its own, without the cache and the core around it:
 /// what the hot-path benchmark measures against async-graphql on the same page.
