@@ -1,4 +1,7 @@
-//! Coder's audit page as it comes off the wire, parsed once and shared by both protocols.
+//! Coder's audit page as it comes off the wire, parsed once and shared by both protocols:
+//! read in place by [`PageView`] (strings borrow from the body), which the fast encoders
+//! write from, and owned as [`AuditPage`] (the view, copied) where a page must outlive its
+//! body (async-graphql's resolvers, exports and watches).
 //!
 //! The shapes follow what real Coder servers send, not what the published API docs say:
 //! `user` may be `null`, `organization` may be missing, `diff` sides are omitted when null,

@@ -1,7 +1,8 @@
 //! The GraphQL surface: `POST /graphql` (and `GET /graphql?query=…`) runs queries, a
 //! browser's `GET /graphql` (plain, or a shared `?query=` link) gets `GraphiQL`, and a
-//! WebSocket upgrade serves subscriptions. The HTTP framing is in `http.rs`, the WebSocket
-//! protocol in `ws.rs`, the page and its files in `graphiql/`.
+//! WebSocket upgrade serves subscriptions. The HTTP framing is in `http.rs`, compiled
+//! operations in `plan/`, automatic persisted queries in `apq.rs`, the WebSocket protocol in
+//! `ws.rs`, the page and its files in `graphiql/`.
 //!
 //! The token is read from the HTTP request here and checked only inside the resolver that
 //! calls Coder, so introspection and `__typename` work without one (`GraphiQL` needs that).

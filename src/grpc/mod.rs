@@ -1,9 +1,10 @@
 //! The gRPC surface: `coder.audit.v1.AuditService`, generated from `proto/` by `build.rs`.
 //!
-//! A thin adapter: it reads the token from the call's metadata, hands the request to the
-//! shared core and converts the rows (see `convert.rs`); exports and watches are the core's
-//! batches as server streams; errors become statuses through the one mapping in
-//! [`crate::error`].
+//! A thin adapter: it reads the token from the call's metadata and hands the request to the
+//! shared core. `ListAuditLogs` answers are written straight from Coder's page read in place
+//! (`encode.rs`, served by `list.rs` in front of the generated server); exports and watches
+//! are the core's batches as server streams of message structs (`convert.rs`); errors
+//! become statuses through the one mapping in [`crate::error`].
 //!
 //! Rust callers can use the generated client:
 //!
