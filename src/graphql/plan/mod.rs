@@ -190,6 +190,7 @@ impl Plan {
         caller: &Caller,
         variables: &Variables,
     ) -> Option<Vec<u8>> {
+        // A variable's value: given, or its declared default.
         let value = |name: &str| {
             variables.get(name).or_else(|| {
                 self.variables
@@ -198,12 +199,10 @@ impl Plan {
                     .and_then(|d| d.default.as_ref())
             })
         };
-        let fits = self.variables.iter().all(|definition| {
-            let given = variables
-                .get(definition.name.as_str())
-                .or(definition.default.as_ref());
-            fits(&definition.ty, given)
-        });
+        let fits = self
+            .variables
+            .iter()
+            .all(|definition| fits(&definition.ty, value(definition.name.as_str())));
         if !fits {
             return None;
         }
