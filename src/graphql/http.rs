@@ -236,7 +236,7 @@ async fn execute(
                 operation_name,
             };
             let cached = executor.plans.get(&key);
-            (key, cached, Arc::<str>::from(query))
+            (key, cached, Document::Sent(query))
         }
         (None, Some(persisted)) => {
             let key = Key {
@@ -246,7 +246,7 @@ async fn execute(
             let Some(cached) = executor.plans.get(&key) else {
                 return persisted_refusal(media, &PersistedQueryError::NotFound);
             };
-            let document = cached.document.clone();
+            let document = Document::Cached(cached.document.clone());
             (key, Some(cached), document)
         }
         (None, None) => {
@@ -267,6 +267,8 @@ async fn execute(
         return ok(media, body);
     }
     metrics::counter!("gateway_graphql_executions_total", "executor" => "reference").increment(1);
+    // Shared only now: a request a plan answered never copies its document.
+    let document = document.into_shared();
     let mut request = async_graphql::Request::new(document.to_string()).variables(params.variables);
     if let Some(name) = &key.operation_name {
         request = request.operation_name(name.to_string());
@@ -276,6 +278,22 @@ async fn execute(
         executor.plans.insert(key, document);
     }
     response
+}
+
+/// A request's document: the text it sent, or the one its persisted-query hash names.
+enum Document {
+    Sent(String),
+    Cached(Arc<str>),
+}
+
+impl Document {
+    /// The text as the operation cache keeps it.
+    fn into_shared(self) -> Arc<str> {
+        match self {
+            Self::Sent(text) => Arc::from(text),
+            Self::Cached(text) => text,
+        }
+    }
 }
 
 /// A persisted-query refusal. `PERSISTED_QUERY_NOT_FOUND` asks the client to send the
