@@ -335,6 +335,109 @@ async fn metrics_count_requests_by_protocol_and_outcome() {
     );
 }
 
+/// Pins the error labels each protocol gives its metrics: gRPC outcomes and refused streams
+/// carry gRPC's canonical names, GraphQL and plain HTTP carry GraphQL's codes.
+#[tokio::test]
+async fn metrics_label_errors_with_each_protocols_own_code() {
+    let (gateway, _) = demo_gateway().await;
+    let refused = gateway
+        .grpc_page("nope", "", 1, 0)
+        .await
+        .expect_err("refused");
+    assert_eq!(refused.code(), Code::Unauthenticated);
+    let refused = gateway
+        .grpc_page(DEMO_TOKEN, "", -1, 0)
+        .await
+        .expect_err("refused");
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    gateway.graphql_page(DEMO_TOKEN, "", -1, 0).await;
+    let mut client = gateway.grpc().await;
+    let mut export = tonic::Request::new(pb::ExportAuditLogsRequest {
+        q: "foo:bar".into(),
+        ..Default::default()
+    });
+    export
+        .metadata_mut()
+        .insert("coder-session-token", DEMO_TOKEN.parse().expect("ascii"));
+    let refused = client.export_audit_logs(export).await.expect_err("refused");
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    let mut watch = tonic::Request::new(pb::WatchAuditLogsRequest::default());
+    watch.metadata_mut().insert(
+        "coder-session-token",
+        demo::DEMO_MEMBER_TOKEN.parse().expect("ascii"),
+    );
+    let refused = client.watch_audit_logs(watch).await.expect_err("refused");
+    assert_eq!(refused.code(), Code::PermissionDenied);
+    let response = http()
+        .get(format!(
+            "http://{}/audit-logs/export?q=foo:bar",
+            gateway.addr
+        ))
+        .header("coder-session-token", DEMO_TOKEN)
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(response.status(), 400);
+
+    let text = gateway.get("/metrics").await.text().await.expect("text");
+    let has = |name: &str, labels: &[&str]| {
+        text.lines()
+            .any(|l| l.starts_with(name) && labels.iter().all(|label| l.contains(label)))
+    };
+    for (name, labels) in [
+        (
+            "gateway_requests_total{",
+            [
+                "protocol=\"grpc\"",
+                "operation=\"ListAuditLogs\"",
+                "outcome=\"UNAUTHENTICATED\"",
+            ],
+        ),
+        (
+            "gateway_requests_total{",
+            [
+                "protocol=\"grpc\"",
+                "operation=\"ListAuditLogs\"",
+                "outcome=\"INVALID_ARGUMENT\"",
+            ],
+        ),
+        (
+            "gateway_requests_total{",
+            [
+                "protocol=\"graphql\"",
+                "operation=\"auditLogs\"",
+                "outcome=\"BAD_USER_INPUT\"",
+            ],
+        ),
+        (
+            "gateway_streams_refused_total{",
+            [
+                "protocol=\"grpc\"",
+                "operation=\"export\"",
+                "code=\"INVALID_ARGUMENT\"",
+            ],
+        ),
+        (
+            "gateway_streams_refused_total{",
+            [
+                "protocol=\"grpc\"",
+                "operation=\"watch\"",
+                "code=\"PERMISSION_DENIED\"",
+            ],
+        ),
+        (
+            "gateway_streams_refused_total{",
+            [
+                "protocol=\"http\"",
+                "operation=\"export\"",
+                "code=\"BAD_USER_INPUT\"",
+            ],
+        ),
+    ] {
+        assert!(has(name, &labels), "{name} {labels:?} in {text}");
+    }
+}
+
 #[tokio::test]
 async fn request_ids_and_trace_context_travel_both_ways() {
     let fake = fake_coder(|| async {
