@@ -11,7 +11,7 @@ use std::{
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    context::{CallContext, Protocol},
+    context::CallContext,
     error::{Error, Validation},
     export::{Export, ExportRequest},
     model::{AuditPage, PageView, Row},
@@ -104,15 +104,15 @@ impl AuditLogs {
 
     /// Starts an export: every row matching at its start, newest first, each exactly once.
     pub async fn export(&self, call: CallContext, request: ExportRequest) -> Result<Export, Error> {
-        let result = Export::start(self, call.clone(), request).await;
-        log_refusal(&call, "export", result.as_ref().err());
+        let result = Export::start(self, call, request).await;
+        log_refusal("export", result.as_ref().err());
         result
     }
 
     /// Starts a watch: every row added after its starting point, oldest first, exactly once.
     pub async fn watch(&self, call: CallContext, request: WatchRequest) -> Result<Watch, Error> {
-        let result = Watch::start(self, call.clone(), request).await;
-        log_refusal(&call, "watch", result.as_ref().err());
+        let result = Watch::start(self, call, request).await;
+        log_refusal("watch", result.as_ref().err());
         result
     }
 
@@ -218,35 +218,20 @@ impl AuditLogs {
             })
             .await;
         let elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
-        let outcome = match &result {
-            Ok(_) => {
-                tracing::debug!(
-                    rows = seen.0,
-                    count = seen.1,
-                    elapsed_ms,
-                    "audit page fetched"
-                );
-                "OK"
+        match &result {
+            Ok(_) => tracing::debug!(
+                rows = seen.0,
+                count = seen.1,
+                elapsed_ms,
+                "audit page fetched"
+            ),
+            Err(error) if error.is_failure() => {
+                tracing::warn!(code = error.codes().graphql, %error, elapsed_ms, "audit page failed");
             }
             Err(error) => {
-                if error.is_failure() {
-                    tracing::warn!(code = error.graphql_code(), %error, elapsed_ms, "audit page failed");
-                } else {
-                    tracing::info!(code = error.graphql_code(), %error, elapsed_ms, "audit page refused");
-                }
-                error.code_for(call.protocol)
+                tracing::info!(code = error.codes().graphql, %error, elapsed_ms, "audit page refused");
             }
-        };
-        metrics::counter!(
-            "gateway_requests_total",
-            "protocol" => call.protocol.as_str(),
-            "operation" => match call.protocol {
-                Protocol::Graphql | Protocol::Http => "auditLogs",
-                Protocol::Grpc => "ListAuditLogs",
-            },
-            "outcome" => outcome,
-        )
-        .increment(1);
+        }
         result
     }
 
@@ -308,20 +293,14 @@ async fn within_deadline<T>(
 
 /// Logs why a stream was refused at its start: routine for the caller's mistakes, a warning
 /// when Coder failed.
-fn log_refusal(call: &CallContext, operation: &'static str, error: Option<&Error>) {
-    let Some(error) = error else {
-        return;
-    };
-    if error.is_failure() {
-        tracing::warn!(operation, code = error.graphql_code(), %error, "stream failed to start");
-    } else {
-        tracing::info!(operation, code = error.graphql_code(), %error, "stream refused");
+fn log_refusal(operation: &'static str, error: Option<&Error>) {
+    match error {
+        Some(error) if error.is_failure() => {
+            tracing::warn!(operation, code = error.codes().graphql, %error, "stream failed to start");
+        }
+        Some(error) => {
+            tracing::info!(operation, code = error.codes().graphql, %error, "stream refused");
+        }
+        None => {}
     }
-    metrics::counter!(
-        "gateway_streams_refused_total",
-        "protocol" => call.protocol.as_str(),
-        "operation" => operation,
-        "code" => error.code_for(call.protocol),
-    )
-    .increment(1);
 }

@@ -20,7 +20,7 @@ use axum::{
 use tokio::sync::Semaphore;
 use tracing::Instrument;
 
-use crate::auth::SessionToken;
+use crate::{auth::SessionToken, error::Error};
 
 pub const REQUEST_ID: &str = "x-request-id";
 pub const TRACEPARENT: &str = "traceparent";
@@ -165,8 +165,8 @@ fn exempt_from_shedding(path: &str) -> bool {
 }
 
 /// Refuses a request at once when `limit` requests are already being served, instead of
-/// queueing without bound: gRPC callers get UNAVAILABLE, HTTP callers a 503 with the GraphQL
-/// code `SERVICE_OVERLOADED`.
+/// queueing without bound, with the codes of [`Error::Shed`]: gRPC callers get UNAVAILABLE,
+/// HTTP callers a 503 with the GraphQL code `SERVICE_OVERLOADED`.
 pub async fn shed_load(
     State(limit): State<Arc<Semaphore>>,
     request: Request,
@@ -179,10 +179,13 @@ pub async fn shed_load(
         let transport = transport(request.headers());
         metrics::counter!("gateway_requests_shed_total", "transport" => transport).increment(1);
         tracing::warn!(transport, "overloaded: request refused");
-        let message = "the gateway is serving as many requests as it is configured to (--max-concurrent-requests); retry later";
+        let refusal = Error::Shed;
+        let codes = refusal.codes();
         if transport == "http" {
-            let body = serde_json::json!({"errors": [{"message": message, "extensions": {"code": "SERVICE_OVERLOADED"}}]});
-            let mut response = (StatusCode::SERVICE_UNAVAILABLE, body.to_string()).into_response();
+            let body = serde_json::json!({"errors": [{"message": refusal.to_string(), "extensions": {"code": codes.graphql}}]});
+            let status =
+                StatusCode::from_u16(codes.http).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+            let mut response = (status, body.to_string()).into_response();
             response.headers_mut().insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json; charset=utf-8"),
@@ -192,7 +195,7 @@ pub async fn shed_load(
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             return response;
         }
-        return tonic::Status::unavailable(message)
+        return tonic::Status::new(tonic::Code::from_i32(codes.grpc), refusal.to_string())
             .into_http::<Body>()
             .into_response();
     };

@@ -1,20 +1,19 @@
-//! The gateway's one error type and its only two translations: GraphQL error extensions and
-//! gRPC statuses.
+//! The gateway's one error type, each error's kind, and the one table of what each kind is
+//! called in every protocol.
 //!
 //! Every failure, whether the gateway caught it before calling Coder or Coder reported it,
-//! becomes one [`Error`] in the shared core. The protocol layers never inspect upstream
-//! statuses themselves; they call the mappings at the bottom of this file, so a caller gets
-//! the same classification and the same message whichever protocol it speaks.
+//! becomes one [`Error`] in the shared core, classified by [`Error::kind`]. [`Kind::codes`]
+//! is the only place a code is chosen: a GraphQL `extensions.code`, a gRPC canonical code
+//! (as its number) and an HTTP status, as plain data. Each protocol adapter converts that
+//! row into its own types next to its own code, so a caller gets the same classification and
+//! the same message whichever protocol it speaks, and no protocol crate reaches the core.
 
 use std::{
     fmt::{self, Write as _},
     time::Duration,
 };
 
-use async_graphql::ErrorExtensions;
-use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
-
-use crate::{auth::TokenError, context::Protocol};
+use crate::auth::TokenError;
 
 /// One rejected input, named the way Coder names it (`limit`, `q`, `action`, ...).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,6 +89,11 @@ pub enum Error {
     /// The gateway is at a configured limit (`--max-watches`, subscriptions per connection).
     #[error("{0}")]
     Overloaded(String),
+    /// Refused at the door: the gateway already serves `--max-concurrent-requests`.
+    #[error(
+        "the gateway is serving as many requests as it is configured to (--max-concurrent-requests); retry later"
+    )]
+    Shed,
     /// The gateway is stopping; the stream can be resumed elsewhere with its cursor.
     #[error("the gateway is shutting down; resume with the last cursor")]
     ShuttingDown,
@@ -102,10 +106,6 @@ pub enum Error {
 /// The longest echo of a caller's input or of Coder's words kept in one message or log field:
 /// enough to recognise it, too little to amplify a hostile input into every log and header.
 pub const MAX_ECHO: usize = 512;
-
-/// The longest message of a gRPC status: percent-encoded, it stays under 4 KiB of
-/// `grpc-message`, which clients such as grpcio refuse beyond their metadata limits.
-const MAX_STATUS_MESSAGE: usize = 1024;
 
 /// `text` cut to at most `max` bytes (on a character boundary), marked with an ellipsis and
 /// its original length when cut.
@@ -137,7 +137,11 @@ impl Error {
 }
 
 /// The summary followed by every `field: detail`, fields named by `name`.
-fn describe(message: &str, validations: &[Validation], name: impl Fn(&str) -> String) -> String {
+pub(crate) fn describe(
+    message: &str,
+    validations: &[Validation],
+    name: impl Fn(&str) -> String,
+) -> String {
     validations.iter().fold(message.to_owned(), |mut text, v| {
         let _ = write!(text, " {}: {}", name(&v.field), v.detail);
         text
@@ -154,26 +158,92 @@ impl Validation {
     }
 }
 
-impl Error {
-    /// The stable, documented GraphQL `extensions.code`.
+/// What kind of failure an error is: all that decides its code in any protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    InvalidArgument,
+    Unauthenticated,
+    Forbidden,
+    RateLimited,
+    /// Coder answered with something other than a page the gateway can serve.
+    Upstream,
+    UpstreamUnavailable,
+    UpstreamTimeout,
+    DeadlineExceeded,
+    BacklogTooLarge,
+    /// A configured limit of streams is reached.
+    Overloaded,
+    /// A request refused at the door by load shedding.
+    Shed,
+    ShuttingDown,
+    Internal,
+}
+
+/// One kind's code in each protocol, as plain data for the adapters to convert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Codes {
+    /// GraphQL's `extensions.code`; also the `code` of a plain-HTTP error body.
+    pub graphql: &'static str,
+    /// gRPC's canonical status code, by its number.
+    pub grpc: i32,
+    /// The status of a plain-HTTP answer.
+    pub http: u16,
+}
+
+impl Kind {
+    /// The table: the stable, documented code of each kind in every protocol.
     #[must_use]
-    pub fn graphql_code(&self) -> &'static str {
+    pub const fn codes(self) -> Codes {
+        let (graphql, grpc, http) = match self {
+            Self::InvalidArgument => ("BAD_USER_INPUT", 3, 400),
+            Self::Unauthenticated => ("UNAUTHENTICATED", 16, 401),
+            Self::Forbidden => ("FORBIDDEN", 7, 403),
+            Self::RateLimited => ("RATE_LIMITED", 8, 429),
+            Self::Upstream => ("UPSTREAM_ERROR", 13, 502),
+            Self::UpstreamUnavailable => ("UPSTREAM_UNAVAILABLE", 14, 503),
+            Self::UpstreamTimeout => ("UPSTREAM_TIMEOUT", 4, 504),
+            Self::DeadlineExceeded => ("DEADLINE_EXCEEDED", 4, 504),
+            Self::BacklogTooLarge => ("BACKLOG_TOO_LARGE", 9, 409),
+            Self::Overloaded => ("SERVICE_OVERLOADED", 8, 503),
+            Self::Shed => ("SERVICE_OVERLOADED", 14, 503),
+            Self::ShuttingDown => ("SHUTTING_DOWN", 14, 503),
+            Self::Internal => ("INTERNAL_SERVER_ERROR", 13, 500),
+        };
+        Codes {
+            graphql,
+            grpc,
+            http,
+        }
+    }
+}
+
+impl Error {
+    /// The error's classification, by which every protocol picks its code.
+    #[must_use]
+    pub fn kind(&self) -> Kind {
         match self {
-            Self::InvalidArgument { .. } => "BAD_USER_INPUT",
-            Self::Token(_) | Self::Unauthenticated(_) => "UNAUTHENTICATED",
-            Self::Forbidden(_) => "FORBIDDEN",
-            Self::RateLimited { .. } => "RATE_LIMITED",
+            Self::InvalidArgument { .. } => Kind::InvalidArgument,
+            Self::Token(_) | Self::Unauthenticated(_) => Kind::Unauthenticated,
+            Self::Forbidden(_) => Kind::Forbidden,
+            Self::RateLimited { .. } => Kind::RateLimited,
             Self::UpstreamStatus { .. }
             | Self::UpstreamBody { .. }
-            | Self::UnwalkableTies { .. } => "UPSTREAM_ERROR",
-            Self::Unavailable { .. } => "UPSTREAM_UNAVAILABLE",
-            Self::Timeout { .. } => "UPSTREAM_TIMEOUT",
-            Self::DeadlineExceeded => "DEADLINE_EXCEEDED",
-            Self::BacklogTooLarge { .. } => "BACKLOG_TOO_LARGE",
-            Self::Overloaded(_) => "SERVICE_OVERLOADED",
-            Self::ShuttingDown => "SHUTTING_DOWN",
-            Self::Internal { .. } => "INTERNAL_SERVER_ERROR",
+            | Self::UnwalkableTies { .. } => Kind::Upstream,
+            Self::Unavailable { .. } => Kind::UpstreamUnavailable,
+            Self::Timeout { .. } => Kind::UpstreamTimeout,
+            Self::DeadlineExceeded => Kind::DeadlineExceeded,
+            Self::BacklogTooLarge { .. } => Kind::BacklogTooLarge,
+            Self::Overloaded(_) => Kind::Overloaded,
+            Self::Shed => Kind::Shed,
+            Self::ShuttingDown => Kind::ShuttingDown,
+            Self::Internal { .. } => Kind::Internal,
         }
+    }
+
+    /// The error's codes, from the table.
+    #[must_use]
+    pub fn codes(&self) -> Codes {
+        self.kind().codes()
     }
 
     /// Whether Coder (or the way to it, or the gateway itself) failed, as opposed to the
@@ -191,182 +261,11 @@ impl Error {
         )
     }
 
-    /// The code a caller of `protocol` sees, by name: the GraphQL `extensions.code`, or
-    /// gRPC's canonical status name. Used as a metrics label.
-    #[must_use]
-    pub fn code_for(&self, protocol: Protocol) -> &'static str {
-        match protocol {
-            Protocol::Graphql | Protocol::Http => self.graphql_code(),
-            Protocol::Grpc => match self.grpc_code() {
-                tonic::Code::InvalidArgument => "INVALID_ARGUMENT",
-                tonic::Code::Unauthenticated => "UNAUTHENTICATED",
-                tonic::Code::PermissionDenied => "PERMISSION_DENIED",
-                tonic::Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
-                tonic::Code::Internal => "INTERNAL",
-                tonic::Code::Unavailable => "UNAVAILABLE",
-                tonic::Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
-                tonic::Code::FailedPrecondition => "FAILED_PRECONDITION",
-                _ => "UNKNOWN",
-            },
-        }
-    }
-
     /// A row of a page that parsed as JSON but is not an audit row.
     #[must_use]
     pub fn bad_row(reason: &str) -> Self {
         Self::UpstreamBody {
             reason: format!("a row is not an audit log entry: {reason}"),
-        }
-    }
-
-    /// The HTTP status of a plain-HTTP answer (the NDJSON export).
-    #[must_use]
-    pub fn http_status(&self) -> u16 {
-        match self {
-            Self::InvalidArgument { .. } => 400,
-            Self::Token(_) | Self::Unauthenticated(_) => 401,
-            Self::Forbidden(_) => 403,
-            Self::BacklogTooLarge { .. } => 409,
-            Self::RateLimited { .. } => 429,
-            Self::UpstreamStatus { .. }
-            | Self::UpstreamBody { .. }
-            | Self::UnwalkableTies { .. } => 502,
-            Self::Unavailable { .. } | Self::Overloaded(_) | Self::ShuttingDown => 503,
-            Self::Timeout { .. } | Self::DeadlineExceeded => 504,
-            Self::Internal { .. } => 500,
-        }
-    }
-
-    /// The error as one JSON object, `{"error":{"code":…,"message":…}}` (plus Coder's
-    /// validations or a retry delay when there are any): the body of a plain-HTTP error, and
-    /// the last line of an NDJSON export that fails midway.
-    #[must_use]
-    pub fn to_json(&self) -> serde_json::Value {
-        let mut error =
-            serde_json::json!({"code": self.graphql_code(), "message": self.to_string()});
-        match self {
-            Self::InvalidArgument { validations, .. } => {
-                error["validations"] = validations
-                    .iter()
-                    .map(|v| serde_json::json!({"field": v.field, "detail": v.detail}))
-                    .collect();
-            }
-            Self::RateLimited {
-                retry_after: Some(after),
-                ..
-            } => error["retryAfter"] = after.as_secs().into(),
-            _ => {}
-        }
-        serde_json::json!({ "error": error })
-    }
-
-    /// The gRPC status code.
-    #[must_use]
-    pub fn grpc_code(&self) -> tonic::Code {
-        match self {
-            Self::InvalidArgument { .. } => tonic::Code::InvalidArgument,
-            Self::Token(_) | Self::Unauthenticated(_) => tonic::Code::Unauthenticated,
-            Self::Forbidden(_) => tonic::Code::PermissionDenied,
-            Self::RateLimited { .. } | Self::Overloaded(_) => tonic::Code::ResourceExhausted,
-            Self::UpstreamStatus { .. }
-            | Self::UpstreamBody { .. }
-            | Self::UnwalkableTies { .. }
-            | Self::Internal { .. } => tonic::Code::Internal,
-            Self::Unavailable { .. } | Self::ShuttingDown => tonic::Code::Unavailable,
-            Self::Timeout { .. } | Self::DeadlineExceeded => tonic::Code::DeadlineExceeded,
-            Self::BacklogTooLarge { .. } => tonic::Code::FailedPrecondition,
-        }
-    }
-}
-
-/// Filter fields as GraphQL names them (`filter.date_from` is `filter.dateFrom`); other
-/// fields are `q` keys or argument names, the same in both protocols.
-fn graphql_field(field: &str) -> String {
-    match field.strip_prefix("filter.") {
-        Some(key) => {
-            let mut name = String::from("filter.");
-            let mut upper = false;
-            for c in key.chars() {
-                if c == '_' {
-                    upper = true;
-                } else if upper {
-                    name.push(c.to_ascii_uppercase());
-                    upper = false;
-                } else {
-                    name.push(c);
-                }
-            }
-            name
-        }
-        None => field.to_owned(),
-    }
-}
-
-impl ErrorExtensions for Error {
-    fn extend(&self) -> async_graphql::Error {
-        let message = match self {
-            Self::InvalidArgument {
-                message,
-                validations,
-            } => describe(message, validations, graphql_field),
-            _ => self.to_string(),
-        };
-        async_graphql::Error::new(message).extend_with(|_, ext| {
-            ext.set("code", self.graphql_code());
-            match self {
-                Self::InvalidArgument { validations, .. } => {
-                    let list: Vec<async_graphql::Value> = validations
-                        .iter()
-                        .map(|v| {
-                            let mut entry = async_graphql::indexmap::IndexMap::new();
-                            entry.insert(
-                                async_graphql::Name::new("field"),
-                                async_graphql::Value::from(graphql_field(&v.field)),
-                            );
-                            entry.insert(
-                                async_graphql::Name::new("detail"),
-                                async_graphql::Value::from(v.detail.as_str()),
-                            );
-                            async_graphql::Value::Object(entry)
-                        })
-                        .collect();
-                    ext.set("validations", list);
-                }
-                Self::RateLimited {
-                    retry_after: Some(after),
-                    ..
-                } => ext.set("retryAfter", after.as_secs()),
-                Self::UpstreamStatus { status, .. } => ext.set("upstreamStatus", *status),
-                _ => {}
-            }
-        })
-    }
-}
-
-impl From<Error> for tonic::Status {
-    fn from(error: Error) -> Self {
-        let code = error.grpc_code();
-        let message = bounded(error.to_string(), MAX_STATUS_MESSAGE);
-        match error {
-            Error::InvalidArgument { validations, .. } => tonic::Status::with_error_details(
-                code,
-                message,
-                ErrorDetails::with_bad_request(
-                    validations
-                        .into_iter()
-                        .map(|v| FieldViolation::new(v.field, v.detail))
-                        .collect::<Vec<_>>(),
-                ),
-            ),
-            Error::RateLimited {
-                retry_after: Some(after),
-                ..
-            } => tonic::Status::with_error_details(
-                code,
-                message,
-                ErrorDetails::with_retry_info(Some(after)),
-            ),
-            _ => tonic::Status::new(code, message),
         }
     }
 }
@@ -386,24 +285,6 @@ mod tests {
     }
 
     #[test]
-    fn a_huge_input_never_makes_a_huge_grpc_message() {
-        let status: tonic::Status = Error::InvalidArgument {
-            message: "x".repeat(3 << 20),
-            validations: (0..5)
-                .map(|_| Validation::new("q", "\u{1F600}".repeat(1 << 20)))
-                .collect(),
-        }
-        .into();
-        assert!(status.message().len() <= MAX_STATUS_MESSAGE);
-        let violations = status.get_error_details();
-        let violations = &violations
-            .bad_request()
-            .expect("bad request")
-            .field_violations;
-        assert!(violations.iter().all(|v| v.description.len() <= MAX_ECHO));
-    }
-
-    #[test]
     fn invalid_argument_lists_each_validation_in_the_message() {
         let err = Error::InvalidArgument {
             message: "Invalid audit search query.".into(),
@@ -416,44 +297,6 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "Invalid audit search query. action: Query param \"action\" has invalid value: \"x\" is not a valid value"
-        );
-    }
-
-    #[test]
-    fn filter_fields_are_camel_case_in_graphql() {
-        assert_eq!(graphql_field("filter.date_from"), "filter.dateFrom");
-        assert_eq!(graphql_field("filter.action"), "filter.action");
-        assert_eq!(graphql_field("date_from"), "date_from");
-    }
-
-    #[test]
-    fn grpc_status_carries_field_violations_and_retry_info() {
-        let status: tonic::Status = Error::InvalidArgument {
-            message: "Invalid arguments.".into(),
-            validations: vec![Validation::new("limit", "must not be negative")],
-        }
-        .into();
-        assert_eq!(status.code(), tonic::Code::InvalidArgument);
-        let details = status.get_error_details();
-        let violations = &details.bad_request().expect("bad request").field_violations;
-        assert_eq!(violations[0].field, "limit");
-
-        let status: tonic::Status = Error::RateLimited {
-            message: UpstreamMessage {
-                message: "slow down".into(),
-                detail: None,
-            },
-            retry_after: Some(Duration::from_secs(7)),
-        }
-        .into();
-        assert_eq!(status.code(), tonic::Code::ResourceExhausted);
-        assert_eq!(
-            status
-                .get_error_details()
-                .retry_info()
-                .expect("retry")
-                .retry_delay,
-            Some(Duration::from_secs(7))
         );
     }
 }

@@ -36,15 +36,36 @@ pub fn router(audit: AuditLogs) -> Router {
         .with_state(audit)
 }
 
-/// A plain-HTTP error: its status and the JSON body of [`Error::to_json`].
+/// A plain-HTTP error: its status from the error table and the JSON body of [`to_json`].
 fn error_response(error: &Error) -> Response {
-    let status = StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::BAD_GATEWAY);
-    let mut response = (status, error.to_json().to_string()).into_response();
+    let status = StatusCode::from_u16(error.codes().http).unwrap_or(StatusCode::BAD_GATEWAY);
+    let mut response = (status, to_json(error).to_string()).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json; charset=utf-8"),
     );
     response
+}
+
+/// The error as one JSON object, `{"error":{"code":…,"message":…}}` (plus Coder's
+/// validations or a retry delay when there are any): the body of a plain-HTTP error, and the
+/// last line of an export that fails midway.
+fn to_json(error: &Error) -> serde_json::Value {
+    let mut body = serde_json::json!({"code": error.codes().graphql, "message": error.to_string()});
+    match error {
+        Error::InvalidArgument { validations, .. } => {
+            body["validations"] = validations
+                .iter()
+                .map(|v| serde_json::json!({"field": v.field, "detail": v.detail}))
+                .collect();
+        }
+        Error::RateLimited {
+            retry_after: Some(after),
+            ..
+        } => body["retryAfter"] = after.as_secs().into(),
+        _ => {}
+    }
+    serde_json::json!({ "error": body })
 }
 
 /// How long the error line gets to reach the socket before the response is aborted.
@@ -108,7 +129,15 @@ async fn export(
             info: info.map_or_else(RequestInfo::generate, |Extension(info)| info),
             deadline: None,
         };
-        audit.export(call, request).await
+        audit.export(call, request).await.inspect_err(|error| {
+            metrics::counter!(
+                "gateway_streams_refused_total",
+                "protocol" => Protocol::Http.as_str(),
+                "operation" => "export",
+                "code" => error.codes().graphql,
+            )
+            .increment(1);
+        })
     };
     let export = match started.await {
         Ok(export) => export,
@@ -133,8 +162,8 @@ async fn export(
                     }
                     Ok(None) => None,
                     Err(error) => {
-                        tracing::warn!(code = error.graphql_code(), %error, "NDJSON export failed midway");
-                        let mut line = error.to_json().to_string().into_bytes();
+                        tracing::warn!(code = error.codes().graphql, %error, "NDJSON export failed midway");
+                        let mut line = to_json(&error).to_string().into_bytes();
                         line.push(b'\n');
                         Some((Ok(Bytes::from(line)), Stage::Failed(error)))
                     }

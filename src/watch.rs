@@ -392,10 +392,10 @@ async fn poll(
                 if let Some(delay) = retry_delay(&error, failures) {
                     failures += 1;
                     metrics::counter!("gateway_watch_poll_failures_total").increment(1);
-                    tracing::warn!(code = error.graphql_code(), %error, failures, "watch poll failed; retrying");
+                    tracing::warn!(code = error.codes().graphql, %error, failures, "watch poll failed; retrying");
                     wait = delay.max(key.interval);
                 } else {
-                    tracing::info!(code = error.graphql_code(), %error, "watch poll refused; ending its watches");
+                    tracing::info!(code = error.codes().graphql, %error, "watch poll refused; ending its watches");
                     let _ = tx.send(Arc::new(Event::Failed(error)));
                     let watches = audit.watches();
                     let mut pollers = watches.lock();

@@ -8,6 +8,7 @@
 //! calls Coder, so introspection and `__typename` work without one (`GraphiQL` needs that).
 
 mod apq;
+mod error;
 mod filter;
 mod graphiql;
 mod http;
@@ -102,11 +103,7 @@ impl Query {
         let caller = Caller::of(ctx)?;
         let call = caller.call()?;
         let query = audit_query(q, filter, limit, offset);
-        let fetched = ctx
-            .data_unchecked::<AuditLogs>()
-            .list(&call, &query)
-            .await
-            .map_err(|e| e.extend())?;
+        let fetched = error::counted(ctx.data_unchecked::<AuditLogs>().list(&call, &query).await)?;
         if let Ok(mut slot) = caller.coder_request_id.lock() {
             *slot = fetched.coder_request_id;
         }
@@ -165,7 +162,7 @@ impl Subscription {
             .data_unchecked::<AuditLogs>()
             .watch(call, request)
             .await
-            .map_err(|e| e.extend())?;
+            .map_err(|e| error::refused(&e))?;
         Ok(futures_util::stream::unfold(
             Some(watch),
             |watch| async move {

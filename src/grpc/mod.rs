@@ -4,7 +4,7 @@
 //! shared core. `ListAuditLogs` answers are written straight from Coder's page read in place
 //! (`encode.rs`, served by `list.rs` in front of the generated server); exports and watches
 //! are the core's batches as server streams of message structs (`convert.rs`); errors
-//! become statuses through the one mapping in [`crate::error`].
+//! become statuses by the error table's gRPC column (`status.rs`).
 //!
 //! Rust callers can use the generated client:
 //!
@@ -22,6 +22,7 @@
 mod convert;
 mod encode;
 mod list;
+mod status;
 
 use std::{
     pin::Pin,
@@ -92,7 +93,7 @@ impl AuditGrpc {
             limit: message.limit,
             offset: message.offset,
         };
-        let fetched = self.audit.list_with(&call, &query, read).await?;
+        let fetched = status::counted(self.audit.list_with(&call, &query, read).await)?;
         let mut response = Response::new(fetched.page);
         if let Some(id) = fetched
             .coder_request_id
@@ -196,7 +197,8 @@ impl pb::audit_service_server::AuditService for AuditGrpc {
                     after: Some(message.after),
                 },
             )
-            .await?;
+            .await
+            .map_err(|e| status::refused("export", e))?;
         let watch_cursor = export.watch_cursor().to_string();
         // One page is read ahead while tonic sends the previous one; dropping the stream (a
         // cancelled call) cancels the read.
@@ -253,7 +255,8 @@ impl pb::audit_service_server::AuditService for AuditGrpc {
                     poll_interval,
                 },
             )
-            .await?;
+            .await
+            .map_err(|e| status::refused("watch", e))?;
         let stream = futures_util::stream::unfold(Some(watch), |watch| async move {
             let mut watch = watch?;
             match watch

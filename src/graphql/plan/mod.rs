@@ -29,7 +29,7 @@ use std::{
 };
 
 use async_graphql::{
-    ErrorExtensions, InputType, ServerError, Value as ConstValue, Variables,
+    InputType, ServerError, Value as ConstValue, Variables,
     parser::types::{BaseType, Type},
 };
 use lru::LruCache;
@@ -267,20 +267,22 @@ async fn page(
             )])
     };
     let call = call.as_ref().map_err(|e| at(e.clone()))?;
-    let fetched = audit
-        .list_with(call, query, |view| {
-            // Reserving is free until written: only the pages touched count.
-            let mut out = Vec::with_capacity(view.body_len + 256);
-            if lead {
-                out.extend_from_slice(DATA);
-                out.push(b'{');
-                out.extend_from_slice(&field.prefix);
-            }
-            encode::page(&mut out, &field.children, &view);
-            out
-        })
-        .await
-        .map_err(|e| at(e.extend()))?;
+    let fetched = super::error::counted(
+        audit
+            .list_with(call, query, |view| {
+                // Reserving is free until written: only the pages touched count.
+                let mut out = Vec::with_capacity(view.body_len + 256);
+                if lead {
+                    out.extend_from_slice(DATA);
+                    out.push(b'{');
+                    out.extend_from_slice(&field.prefix);
+                }
+                encode::page(&mut out, &field.children, &view);
+                out
+            })
+            .await,
+    )
+    .map_err(at)?;
     Ok((fetched.page, fetched.coder_request_id))
 }
 
