@@ -11,7 +11,7 @@ use std::{
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    context::CallContext,
+    call::CallContext,
     error::{Error, Validation},
     export::{Export, ExportRequest},
     model::{AuditPage, PageView, Row},

@@ -9,7 +9,7 @@
 
 use std::fmt;
 
-use axum::http::{HeaderMap, HeaderValue};
+use http::{HeaderMap, HeaderValue};
 
 /// Header Coder reads the token from, and the one the gateway forwards it in.
 pub const CODER_SESSION_TOKEN: &str = "coder-session-token";
@@ -71,7 +71,7 @@ impl SessionToken {
         Self::from_credentials(
             headers.get(CODER_SESSION_TOKEN).map(HeaderValue::as_bytes),
             headers
-                .get(axum::http::header::AUTHORIZATION)
+                .get(http::header::AUTHORIZATION)
                 .map(HeaderValue::as_bytes),
         )
     }

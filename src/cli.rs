@@ -19,8 +19,8 @@ use serde::Deserialize;
 use crate::{
     audit::{AuditLogs, Limits, StreamOptions},
     auth::SessionToken,
+    call::{CallContext, Protocol, RequestInfo},
     config::ExportArgs,
-    context::{CallContext, Protocol, RequestInfo},
     cursor::{self, ExportCursor, Position, instant},
     error::Error,
     export::{ExportRequest, MAX_TIE_PAGE},

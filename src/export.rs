@@ -18,7 +18,7 @@ use std::{sync::Arc, time::Duration};
 
 use crate::{
     audit::{AuditLogs, DEFAULT_PAGE_SIZE},
-    context::CallContext,
+    call::CallContext,
     cursor::{self, ExportCursor, Position, instant},
     error::{Error, Validation},
     model::Row,

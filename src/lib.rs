@@ -21,7 +21,7 @@
 //!   resume both. [`ndjson`] serves the export to curl and log shippers, and [`cli`] is
 //!   `coder-audit-gateway export`; gRPC streams and the GraphQL subscription are in the
 //!   protocol modules.
-//! - [`graphql`] and [`grpc`] are thin adapters; [`context`] gives every request its id,
+//! - [`graphql`] and [`grpc`] are thin adapters; [`middleware`] gives every request its id,
 //!   trace context, deadline and load shedding; [`health`] and [`telemetry`] are the probes,
 //!   logs and metrics; [`index`] answers `GET /`; [`headers`] reads HTTP header lists; [`startup`] wires it all onto one router and [`server`] serves it on
 //!   one port, optionally behind TLS, with a bounded graceful shutdown; [`config`] is the
@@ -31,9 +31,9 @@
 
 pub mod audit;
 pub mod auth;
+pub mod call;
 pub mod cli;
 pub mod config;
-pub mod context;
 pub mod cursor;
 pub mod demo;
 pub mod error;
@@ -43,6 +43,7 @@ pub mod grpc;
 pub mod headers;
 pub mod health;
 pub mod index;
+pub mod middleware;
 pub mod model;
 pub mod ndjson;
 pub mod query;

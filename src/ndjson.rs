@@ -19,7 +19,7 @@ use axum::{
 use crate::{
     audit::AuditLogs,
     auth::SessionToken,
-    context::{CallContext, Protocol, RequestInfo},
+    call::{CallContext, Protocol, RequestInfo},
     error::{Error, Validation},
     export::ExportRequest,
 };

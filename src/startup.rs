@@ -6,7 +6,7 @@ use std::{future::Future, io, net::SocketAddr, sync::Arc};
 use axum::{
     Router,
     http::{HeaderName, HeaderValue, Method, header},
-    middleware,
+    middleware::{from_fn, from_fn_with_state},
 };
 use tokio::{net::TcpListener, sync::Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -18,12 +18,12 @@ use url::Url;
 use crate::{
     audit::{AuditLogs, Limits, StreamOptions},
     auth::CODER_SESSION_TOKEN,
+    call::{CODER_REQUEST_ID, REQUEST_ID, TRACEPARENT},
     config::Config,
-    context::{self, CODER_REQUEST_ID, REQUEST_ID, TRACEPARENT},
     demo::{self, DemoConfig},
     graphql::{self, GraphqlOptions},
     grpc::{self, AuditGrpc},
-    health, index, ndjson,
+    health, index, middleware, ndjson,
     server::{self, ServeOptions, TlsError},
     telemetry,
     upstream::{ClientBuildError, ClientConfig, CoderClient},
@@ -124,17 +124,14 @@ pub fn router(
         .add_service(reflection().build_v1alpha()?)
         .prepare()
         .into_axum_router()
-        .layer(middleware::from_fn_with_state(
+        .layer(from_fn_with_state(
             Arc::new(Semaphore::new(options.max_concurrent_requests)),
-            context::shed_load,
+            middleware::shed_load,
         ));
     if !options.cors_origins.is_empty() {
         router = router.layer(cors(&options.cors_origins)?);
     }
-    Ok((
-        router.layer(middleware::from_fn(context::establish)),
-        reporter,
-    ))
+    Ok((router.layer(from_fn(middleware::establish)), reporter))
 }
 
 /// What `--metrics-listen` serves: metrics and the probes, so an orchestrator can probe the
@@ -142,7 +139,7 @@ pub fn router(
 pub fn operations_router(client: &CoderClient) -> Router {
     health::router(client.clone())
         .merge(telemetry::router())
-        .layer(middleware::from_fn(context::establish))
+        .layer(from_fn(middleware::establish))
 }
 
 /// Browsers at the configured origins may call GraphQL and gRPC-Web and read the gRPC

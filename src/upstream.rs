@@ -19,7 +19,7 @@ use serde::Deserialize;
 
 use crate::{
     auth::{CODER_SESSION_TOKEN, SessionToken},
-    context::{CODER_REQUEST_ID, CallContext, REQUEST_ID, TRACEPARENT},
+    call::{CODER_REQUEST_ID, CallContext, REQUEST_ID, TRACEPARENT},
     error::{Error, MAX_ECHO, UpstreamMessage, Validation, bounded},
     model::{AuditPage, PageError, PageView, Row},
 };

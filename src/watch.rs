@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     audit::AuditLogs,
-    context::{CallContext, RequestInfo},
+    call::{CallContext, RequestInfo},
     cursor::{self, Position},
     error::{Error, Validation},
     export::{retry_delay, rows_since},

@@ -5,7 +5,7 @@
 use async_graphql::ErrorExtensions;
 
 use crate::{
-    context::Protocol,
+    call::Protocol,
     error::{Error, describe},
 };
 

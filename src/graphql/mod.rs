@@ -36,7 +36,7 @@ use futures_util::Stream;
 use crate::{
     audit::{AuditLogQuery, AuditLogs},
     auth::{SessionToken, TokenError},
-    context::{CallContext, Protocol, RequestInfo},
+    call::{CallContext, Protocol, RequestInfo},
     error::Error,
     watch::WatchRequest,
 };

@@ -18,7 +18,7 @@ use tokio::{sync::mpsc, task::AbortHandle};
 use super::{Caller, GatewaySchema};
 use crate::{
     auth::{SessionToken, TokenError},
-    context::RequestInfo,
+    call::RequestInfo,
 };
 
 /// The subprotocol this handler speaks.

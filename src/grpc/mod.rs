@@ -35,9 +35,10 @@ use tonic::{Request, Response, Status, metadata::MetadataValue};
 use crate::{
     audit::{AuditLogQuery, AuditLogs, DEFAULT_PAGE_SIZE},
     auth::{CODER_SESSION_TOKEN, SessionToken},
-    context::{CODER_REQUEST_ID, CallContext, Protocol, RequestInfo, grpc_timeout},
+    call::{CODER_REQUEST_ID, CallContext, Protocol, RequestInfo},
     error::{Error, Validation},
     export::ExportRequest,
+    middleware::grpc_timeout,
     model::{self, AuditLog, PageView, Row},
     watch::WatchRequest,
 };

@@ -6,7 +6,7 @@ use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
 
 use crate::{
-    context::Protocol,
+    call::Protocol,
     error::{Error, bounded},
 };
 

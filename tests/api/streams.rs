@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use coder_audit_gateway::{
     audit::{AuditLogs, Limits, StreamOptions},
     auth::SessionToken,
-    context::{CallContext, Protocol, RequestInfo},
+    call::{CallContext, Protocol, RequestInfo},
     demo::{self, DEMO_MEMBER_TOKEN, DEMO_TOKEN, DemoConfig, DemoHandle},
     export::ExportRequest,
     grpc::pb,

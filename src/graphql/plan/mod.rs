@@ -40,7 +40,7 @@ use self::{
     resolve::{Resolved, Selection},
 };
 use super::{Caller, filter::AuditLogFilterInput};
-use crate::{audit::AuditLogs, context::CallContext};
+use crate::{audit::AuditLogs, call::CallContext};
 
 pub(crate) use compile::Plan;
 pub(super) use compile::root_order;

@@ -20,7 +20,7 @@ use super::{Key, Plans, document_hash};
 use crate::{
     audit::{AuditLogs, Limits, StreamOptions},
     auth::{SessionToken, TokenError},
-    context::RequestInfo,
+    call::RequestInfo,
     demo::{self, DEMO_TOKEN, DemoConfig},
     graphql::{Caller, GatewaySchema, policy::DocumentPolicy, schema_builder},
     upstream::{ClientConfig, CoderClient},

@@ -1,7 +1,7 @@
-//! What every request carries through the gateway: its request id, the caller's W3C trace
-//! context, the caller's token and deadline. And the two middlewares that see every
-//! request first: the one that establishes that context (with the request's tracing span and
-//! the in-flight and latency metrics), and the one that sheds load.
+//! The HTTP layer every request passes first: the middleware that establishes its per-call
+//! identity (request id, W3C trace context) with the request's tracing span and the
+//! in-flight and latency metrics, the one that sheds load, and the reading of gRPC's
+//! `grpc-timeout`. What they find becomes the plain data of [`crate::call`].
 //!
 //! Headers are never logged: the span records the request id, protocol, method and path.
 
@@ -20,66 +20,10 @@ use axum::{
 use tokio::sync::Semaphore;
 use tracing::Instrument;
 
-use crate::{auth::SessionToken, error::Error};
-
-pub const REQUEST_ID: &str = "x-request-id";
-pub const TRACEPARENT: &str = "traceparent";
-/// The id Coder gives each request; returned to callers so they can find it in Coder's logs.
-pub const CODER_REQUEST_ID: &str = "x-coder-request-id";
-
-/// The request's identity, set by [`establish`] for the protocol layers.
-#[derive(Debug, Clone)]
-pub struct RequestInfo {
-    pub request_id: HeaderValue,
-    /// The caller's `traceparent`, when well-formed, forwarded to Coder.
-    pub traceparent: Option<HeaderValue>,
-}
-
-impl RequestInfo {
-    /// A fresh identity, for calls that did not come through [`establish`].
-    #[must_use]
-    pub fn generate() -> Self {
-        Self {
-            request_id: new_request_id(),
-            traceparent: None,
-        }
-    }
-}
-
-/// Which protocol surface served a call, for metrics.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Protocol {
-    Graphql,
-    Grpc,
-    /// Plain HTTP: the NDJSON export. Its errors use the GraphQL codes.
-    Http,
-}
-
-impl Protocol {
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Graphql => "graphql",
-            Self::Grpc => "grpc",
-            Self::Http => "http",
-        }
-    }
-}
-
-/// One call into the core: who is calling, with which identity, until when.
-#[derive(Debug, Clone)]
-pub struct CallContext {
-    pub token: SessionToken,
-    pub protocol: Protocol,
-    pub info: RequestInfo,
-    /// The caller's deadline (gRPC `grpc-timeout`); the upstream call never outlives it.
-    pub deadline: Option<Instant>,
-}
-
-fn new_request_id() -> HeaderValue {
-    HeaderValue::from_str(&uuid::Uuid::new_v4().to_string())
-        .unwrap_or_else(|_| HeaderValue::from_static("unknown"))
-}
+use crate::{
+    call::{REQUEST_ID, RequestInfo, TRACEPARENT, new_request_id},
+    error::Error,
+};
 
 /// A caller's request id is kept when it is short, visible ASCII; anything else is replaced,
 /// so the id can be logged and forwarded safely.
