@@ -1,7 +1,9 @@
-//! The shared core: validates a caller's request, fetches the page from Coder, and logs the
-//! outcome. GraphQL, gRPC and HTTP are thin adapters over [`AuditLogs::list`],
-//! [`AuditLogs::export`] and [`AuditLogs::watch`], so a rule changed here changes for every
-//! protocol at once.
+//! The facade: the one entry every protocol calls. GraphQL, gRPC and HTTP are thin adapters
+//! over [`AuditLogs::list`], [`AuditLogs::export`] and [`AuditLogs::watch`], so a rule
+//! changed here changes for every protocol at once. It validates a caller's request, asks
+//! the page source ([`crate::source`]) for pages and starts the engines for walks
+//! ([`crate::export`]) and live tails ([`crate::watch`]), and logs each outcome; each
+//! adapter counts its own requests in its own protocol's codes.
 
 use std::{
     sync::Arc,
@@ -10,19 +12,17 @@ use std::{
 
 use tokio_util::sync::CancellationToken;
 
+pub use crate::source::{DEFAULT_PAGE_SIZE, Limits};
 use crate::{
     call::CallContext,
     error::{Error, Validation},
     export::{Export, ExportRequest},
-    model::{AuditPage, PageView, Row},
-    query::{self, AuditLogFilter},
+    model::{AuditPage, PageView},
+    query::AuditLogFilter,
+    source::PageSource,
     upstream::{CoderClient, Fetched, PageRequest},
     watch::{Watch, WatchRequest, Watches},
 };
-
-/// What Coder returns for `limit` 0 or no limit. Sent explicitly, because Coder has proposed
-/// rejecting `limit=0`; the rows are the same either way.
-pub const DEFAULT_PAGE_SIZE: i32 = 100;
 
 /// A caller's request, as both protocols describe it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -34,24 +34,6 @@ pub struct AuditLogQuery {
     /// 0 means [`DEFAULT_PAGE_SIZE`].
     pub limit: i32,
     pub offset: i32,
-}
-
-/// The bounds on what a caller may ask for.
-#[derive(Debug, Clone, Copy)]
-pub struct Limits {
-    /// The largest page (`--max-limit`).
-    pub max_limit: i32,
-    /// The longest `q` and filter string, in bytes (`--max-query-length`).
-    pub max_query_length: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            max_limit: 1000,
-            max_query_length: 4096,
-        }
-    }
 }
 
 /// How exports and watches run.
@@ -78,87 +60,31 @@ impl Default for StreamOptions {
 /// The audit log service every protocol surface calls.
 #[derive(Debug, Clone)]
 pub struct AuditLogs {
-    client: CoderClient,
-    limits: Limits,
-    streams: Arc<Streams>,
-}
-
-#[derive(Debug)]
-struct Streams {
-    watches: Watches,
-    closing: CancellationToken,
+    source: PageSource,
+    watches: Arc<Watches>,
 }
 
 impl AuditLogs {
     #[must_use]
     pub fn new(client: CoderClient, limits: Limits, options: StreamOptions) -> Self {
         Self {
-            client,
-            limits,
-            streams: Arc::new(Streams {
-                watches: Watches::new(options.watch_interval, options.max_watches),
-                closing: options.closing,
-            }),
+            source: PageSource::new(client, limits, options.closing),
+            watches: Arc::new(Watches::new(options.watch_interval, options.max_watches)),
         }
     }
 
     /// Starts an export: every row matching at its start, newest first, each exactly once.
     pub async fn export(&self, call: CallContext, request: ExportRequest) -> Result<Export, Error> {
-        let result = Export::start(self, call, request).await;
+        let result = Export::start(&self.source, call, request).await;
         log_refusal("export", result.as_ref().err());
         result
     }
 
     /// Starts a watch: every row added after its starting point, oldest first, exactly once.
     pub async fn watch(&self, call: CallContext, request: WatchRequest) -> Result<Watch, Error> {
-        let result = Watch::start(self, call, request).await;
+        let result = Watch::start(&self.source, &self.watches, call, request).await;
         log_refusal("watch", result.as_ref().err());
         result
-    }
-
-    pub(crate) fn watches(&self) -> &Watches {
-        &self.streams.watches
-    }
-
-    pub(crate) fn closing(&self) -> &CancellationToken {
-        &self.streams.closing
-    }
-
-    /// Refuses new work for streams once the gateway is stopping.
-    pub(crate) fn check_open(&self) -> Result<(), Error> {
-        if self.streams.closing.is_cancelled() {
-            Err(Error::ShuttingDown)
-        } else {
-            Ok(())
-        }
-    }
-
-    /// Waits `delay` between two attempts, unless the caller's deadline or the gateway's
-    /// shutdown comes first.
-    pub(crate) async fn pause(&self, call: &CallContext, delay: Duration) -> Result<(), Error> {
-        if call
-            .deadline
-            .is_some_and(|deadline| Instant::now() + delay >= deadline)
-        {
-            return Err(Error::DeadlineExceeded);
-        }
-        tokio::select! {
-            () = self.streams.closing.cancelled() => Err(Error::ShuttingDown),
-            () = tokio::time::sleep(delay) => Ok(()),
-        }
-    }
-
-    /// One page of rows with their JSON text, bounded by the caller's deadline and the
-    /// gateway's shutdown.
-    pub(crate) async fn rows(
-        &self,
-        call: &CallContext,
-        request: PageRequest<'_>,
-    ) -> Result<Vec<Row>, Error> {
-        tokio::select! {
-            () = self.streams.closing.cancelled() => Err(Error::ShuttingDown),
-            result = within_deadline(call, self.client.audit_rows(call, request)) => result,
-        }
     }
 
     /// The `q` to send Coder for a caller's `q` and filter, within `--max-query-length`.
@@ -167,29 +93,7 @@ impl AuditLogs {
         q: &str,
         filter: &AuditLogFilter,
     ) -> Result<String, Vec<Validation>> {
-        query::compile_bounded(q, filter, self.limits.max_query_length)
-    }
-
-    /// A page size for exports: 0 means [`DEFAULT_PAGE_SIZE`], at most `--max-limit`.
-    pub(crate) fn check_page_size(&self, field: &str, size: i32) -> Result<i32, Validation> {
-        if size < 0 {
-            Err(Validation::new(
-                field,
-                format!("{field} must not be negative, got {size}"),
-            ))
-        } else if size > self.limits.max_limit {
-            Err(Validation::new(
-                field,
-                format!(
-                    "{field} must be at most {} (the gateway's --max-limit), got {size}",
-                    self.limits.max_limit
-                ),
-            ))
-        } else if size == 0 {
-            Ok(DEFAULT_PAGE_SIZE)
-        } else {
-            Ok(size)
-        }
+        self.source.compile(q, filter)
     }
 
     /// Lists one page for the caller, owned.
@@ -252,14 +156,14 @@ impl AuditLogs {
             limit,
             offset: query.offset,
         };
-        within_deadline(call, self.client.audit_page(call, request, read)).await
+        self.source.page(call, request, read).await
     }
 
     /// Reports every bad argument at once, as Coder does for its own query parameters, and
     /// returns the `q` to send.
     fn validate(&self, query: &AuditLogQuery) -> Result<String, Error> {
         let mut validations = Vec::new();
-        if let Err(invalid) = self.check_page_size("limit", query.limit) {
+        if let Err(invalid) = self.source.check_page_size("limit", query.limit) {
             validations.push(invalid);
         }
         if query.offset < 0 {
@@ -268,26 +172,12 @@ impl AuditLogs {
                 format!("offset must not be negative, got {}", query.offset),
             ));
         }
-        match self.compile(&query.q, &query.filter) {
+        match self.source.compile(&query.q, &query.filter) {
             Ok(q) if validations.is_empty() => return Ok(q),
             Ok(_) => {}
             Err(errors) => validations.extend(errors),
         }
         Err(Error::invalid(validations))
-    }
-}
-
-/// Runs `exchange` until the caller's deadline, if it has one; dropping it drops the upstream
-/// request.
-async fn within_deadline<T>(
-    call: &CallContext,
-    exchange: impl Future<Output = Result<T, Error>>,
-) -> Result<T, Error> {
-    match call.deadline {
-        Some(deadline) => tokio::time::timeout_at(deadline.into(), exchange)
-            .await
-            .unwrap_or(Err(Error::DeadlineExceeded)),
-        None => exchange.await,
     }
 }
 

@@ -23,10 +23,11 @@ use crate::{
     config::ExportArgs,
     cursor::{self, ExportCursor, Position, instant},
     error::Error,
-    export::{ExportRequest, MAX_TIE_PAGE},
+    export::ExportRequest,
     model::Timestamp,
     query::AuditLogFilter,
     upstream::{ClientConfig, CoderClient},
+    walker::MAX_TIE_PAGE,
 };
 
 /// The environment variable Coder's own CLI reads the token from.

@@ -21,7 +21,7 @@ use crate::{
     auth::{CODER_SESSION_TOKEN, SessionToken},
     call::{CODER_REQUEST_ID, CallContext, REQUEST_ID, TRACEPARENT},
     error::{Error, MAX_ECHO, UpstreamMessage, Validation, bounded},
-    model::{AuditPage, PageError, PageView, Row},
+    model::{AuditPage, PageError},
 };
 
 /// Path of the audit endpoint below a deployment's base URL.
@@ -149,38 +149,15 @@ impl CoderClient {
         &self.audit_url
     }
 
-    /// Fetches one page with the caller's token and hands it, read in place, to `read`;
-    /// see [`Self::fetch`] for retries.
-    pub async fn audit_page<T>(
-        &self,
-        call: &CallContext,
-        request: PageRequest<'_>,
-        read: impl FnOnce(PageView<'_>) -> T,
-    ) -> Result<Fetched<T>, Error> {
-        let (body, coder_request_id) = self.fetch(call, request).await?;
-        let page = PageView::from_json(&body).map_err(|e| body_error(call, &e))?;
-        Ok(Fetched {
-            page: read(page),
-            coder_request_id,
-        })
+    /// Further attempts the page source makes after a connection error or a 502/503/504.
+    #[must_use]
+    pub fn retries(&self) -> u32 {
+        self.config.retries
     }
 
-    /// Fetches one page as rows that keep Coder's JSON text, for exports and watches; the
-    /// same request, retries and error mapping as [`Self::audit_page`].
-    pub async fn audit_rows(
-        &self,
-        call: &CallContext,
-        request: PageRequest<'_>,
-    ) -> Result<Vec<Row>, Error> {
-        let (body, _) = self.fetch(call, request).await?;
-        Row::page_from_json(&body).map_err(|e| body_error(call, &e))
-    }
-
-    /// Fetches one page's body with the caller's token, retrying where that is safe: this
-    /// GET is idempotent, so a connection error or a 502/503/504 is tried again with
-    /// exponential backoff and jitter, but never once the next attempt would start past the
-    /// caller's deadline. A 4xx or 500 is an answer, not an accident, and is never retried.
-    async fn fetch(
+    /// Asks Coder once for one page with the caller's token: the body and the id Coder gave
+    /// the request, or the error Coder's answer means. Retries are the page source's.
+    pub(crate) async fn get(
         &self,
         call: &CallContext,
         request: PageRequest<'_>,
@@ -200,33 +177,11 @@ impl CoderClient {
                 ),
             });
         }
-
-        let mut attempt = 0;
-        loop {
-            let result = self.attempt(call, url.clone()).await.and_then(|answer| {
-                if answer.status == StatusCode::OK {
-                    Ok((answer.body, answer.coder_request_id))
-                } else {
-                    Err(status_error(&answer, &call.token))
-                }
-            });
-            let Err(error) = &result else {
-                return result;
-            };
-            if attempt >= self.config.retries || !matches!(error, Error::Unavailable { .. }) {
-                return result;
-            }
-            let delay = backoff(attempt);
-            if call
-                .deadline
-                .is_some_and(|deadline| Instant::now() + delay >= deadline)
-            {
-                return result;
-            }
-            attempt += 1;
-            metrics::counter!("gateway_upstream_retries_total").increment(1);
-            tracing::info!(attempt, delay_ms = delay.as_millis(), %error, "retrying Coder");
-            tokio::time::sleep(delay).await;
+        let answer = self.attempt(call, url).await?;
+        if answer.status == StatusCode::OK {
+            Ok((answer.body, answer.coder_request_id))
+        } else {
+            Err(status_error(&answer, &call.token))
         }
     }
 
@@ -365,20 +320,12 @@ impl CoderClient {
 }
 
 /// A 200 whose body is not an audit page, in Coder's words as far as they are safe to echo.
-fn body_error(call: &CallContext, error: &PageError) -> Error {
+pub(crate) fn body_error(call: &CallContext, error: &PageError) -> Error {
     Error::UpstreamBody {
         reason: bounded(call.token.redact(error.to_string()), MAX_ECHO),
     }
 }
 
-/// 50 ms, 100 ms, 200 ms, ... capped at 2 s, with full jitter so that many gateways retrying
-/// the same failure do not arrive together.
-pub(crate) fn backoff(attempt: u32) -> Duration {
-    let ceiling = 50_u64.saturating_mul(1 << attempt.min(6)).min(2000);
-    Duration::from_millis(fastrand::u64(ceiling / 2..=ceiling))
-}
-
-/// Classifies a non-200 answer, keeping Coder's own words.
 fn status_error(answer: &Answer, token: &SessionToken) -> Error {
     let (status, body, retry_after) = (answer.status, answer.body.as_slice(), answer.retry_after);
     let envelope = serde_json::from_slice::<ErrorBody>(body).ok();
@@ -541,19 +488,6 @@ mod tests {
             ),
             Error::UpstreamStatus { status: 404, .. }
         ));
-    }
-
-    #[test]
-    fn backoff_grows_and_stays_bounded() {
-        for attempt in 0..20 {
-            let delay = backoff(attempt);
-            let ceiling =
-                Duration::from_millis(50 * (1 << attempt.min(6))).min(Duration::from_secs(2));
-            assert!(
-                delay <= ceiling && delay >= ceiling / 2,
-                "{attempt}: {delay:?}"
-            );
-        }
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! one poller per caller and query however many watches share it.
 //!
 //! A poller asks Coder for what is newer than its last position every interval (a walk from
-//! the top that stops at that position, see [`crate::export`]) and broadcasts the new rows.
+//! the top that stops at that position, see [`crate::walker`]) and broadcasts the new rows.
 //! Every watch keeps its *own* position and lets through only what is newer than it, so a
 //! watch can join a poller that is ahead of it or behind it: it first subscribes, then reads
 //! what is newer than its own starting point itself, and from then on every row recorded
@@ -20,13 +20,13 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    audit::AuditLogs,
     call::{CallContext, RequestInfo},
     cursor::{self, Position},
     error::{Error, Validation},
-    export::{retry_delay, rows_since},
     model::Row,
     query::AuditLogFilter,
+    source::{PageSource, Retry},
+    walker::{rows_since, top},
 };
 
 /// The most rows a watch reads in one catch-up (a resumed cursor far behind): they are held
@@ -115,7 +115,7 @@ impl Watches {
 
 /// A running watch; see the module documentation.
 pub struct Watch {
-    audit: AuditLogs,
+    source: PageSource,
     call: CallContext,
     q: String,
     /// After the last row handed out: what the cursor says.
@@ -139,7 +139,7 @@ impl std::fmt::Debug for Watch {
 /// Holds a watch's place: its permit under `--max-watches` and its share of a poller, which
 /// stops when its last watch leaves.
 struct Membership {
-    audit: AuditLogs,
+    watches: Arc<Watches>,
     key: PollerKey,
     poller: u64,
     _permit: OwnedSemaphorePermit,
@@ -147,8 +147,7 @@ struct Membership {
 
 impl Drop for Membership {
     fn drop(&mut self) {
-        let watches = self.audit.watches();
-        let mut pollers = watches.lock();
+        let mut pollers = self.watches.lock();
         if let Some(entry) = pollers.get_mut(&self.key)
             && entry.id == self.poller
         {
@@ -166,11 +165,12 @@ impl Watch {
     /// Validates the request, fixes the starting point and joins (or starts) the caller's
     /// poller. A bad `q` or cursor, a refused token or a full gateway is an error at once.
     pub(crate) async fn start(
-        audit: &AuditLogs,
+        source: &PageSource,
+        watches: &Arc<Watches>,
         call: CallContext,
         request: WatchRequest,
     ) -> Result<Self, Error> {
-        let q = audit
+        let q = source
             .compile(&request.q, &request.filter)
             .map_err(Error::invalid)?;
         let resumed = match request.after.as_deref().filter(|a| !a.is_empty()) {
@@ -180,7 +180,6 @@ impl Watch {
             ),
             None => None,
         };
-        let watches = audit.watches();
         let permit = watches.permits.clone().try_acquire_owned().map_err(|_| {
             Error::Overloaded(format!(
                 "the gateway already serves {} watches (--max-watches); retry later",
@@ -195,7 +194,7 @@ impl Watch {
         let resumed_from_cursor = resumed.is_some();
         let from = match resumed {
             Some(position) => position,
-            None => top(audit, &call, &q).await?,
+            None => top(source, &call, &q).await?,
         };
         let key = PollerKey {
             token: call.token.header_value().as_bytes().to_vec(),
@@ -216,15 +215,16 @@ impl Watch {
                 // The poller outlives this call, so it must not inherit its deadline.
                 let mut poller_call = call.clone();
                 poller_call.deadline = None;
-                tokio::spawn(poll(
-                    audit.clone(),
-                    poller_call,
-                    key.clone(),
+                let poller = Poller {
+                    source: source.clone(),
+                    watches: watches.clone(),
+                    call: poller_call,
+                    key: key.clone(),
                     id,
-                    from.clone(),
-                    tx.clone(),
-                    stop.clone(),
-                ));
+                    tx: tx.clone(),
+                    stop: stop.clone(),
+                };
+                tokio::spawn(poll(poller, from.clone()));
                 pollers.insert(
                     key.clone(),
                     PollerEntry {
@@ -239,7 +239,7 @@ impl Watch {
         };
         metrics::gauge!("gateway_watches_open").increment(1);
         let mut watch = Self {
-            audit: audit.clone(),
+            source: source.clone(),
             call,
             q,
             delivered: from.clone(),
@@ -247,7 +247,7 @@ impl Watch {
             pending: VecDeque::new(),
             events,
             _membership: Membership {
-                audit: audit.clone(),
+                watches: watches.clone(),
                 key,
                 poller,
                 _permit: permit,
@@ -263,7 +263,7 @@ impl Watch {
 
     /// Queues what is newer than the queued position, read from Coder directly.
     async fn catch_up(&mut self) -> Result<(), Error> {
-        let rows = rows_since(&self.audit, &self.call, &self.q, &self.queued, MAX_BACKLOG).await?;
+        let rows = rows_since(&self.source, &self.call, &self.q, &self.queued, MAX_BACKLOG).await?;
         for row in rows {
             self.queue(Arc::new(row));
         }
@@ -279,7 +279,7 @@ impl Watch {
 
     /// The next rows, oldest first, at most `max` of them; waits until there are some.
     pub async fn next(&mut self, max: usize) -> Result<WatchBatch, Error> {
-        let mut failures = 0;
+        let mut retry = Retry::walk(u32::MAX);
         loop {
             if !self.pending.is_empty() {
                 let take = self.pending.len().min(max.max(1));
@@ -294,7 +294,7 @@ impl Watch {
                     cursor: cursor::encode_watch(&self.q, &self.delivered),
                 });
             }
-            let closing = self.audit.closing().clone();
+            let closing = self.source.closing().clone();
             let deadline = self.call.deadline;
             let event = tokio::select! {
                 () = closing.cancelled() => return Err(Error::ShuttingDown),
@@ -318,11 +318,7 @@ impl Watch {
                 Err(broadcast::error::RecvError::Lagged(_)) => {
                     // Too slow for the broadcast: read what was missed from Coder directly.
                     if let Err(error) = self.catch_up().await {
-                        let Some(delay) = retry_delay(&error, failures) else {
-                            return Err(error);
-                        };
-                        failures += 1;
-                        self.audit.pause(&self.call, delay).await?;
+                        self.source.retry(&mut retry, &self.call, error).await?;
                     }
                 }
                 Err(broadcast::error::RecvError::Closed) => return Err(Error::ShuttingDown),
@@ -331,52 +327,49 @@ impl Watch {
     }
 }
 
-/// Where "now" is: the newest row and its ties.
-async fn top(audit: &AuditLogs, call: &CallContext, q: &str) -> Result<Position, Error> {
-    let mut walker = crate::export::Walker::new(
-        audit.clone(),
-        q.to_owned(),
-        crate::audit::DEFAULT_PAGE_SIZE,
-        Position::default(),
-        0,
-    );
-    Ok(walker
-        .next_page(call)
-        .await?
-        .map_or_else(Position::default, |rows| Position::newest(&rows)))
+/// What a poller reads with, whom it tells and what stops it.
+struct Poller {
+    source: PageSource,
+    watches: Arc<Watches>,
+    call: CallContext,
+    key: PollerKey,
+    id: u64,
+    tx: broadcast::Sender<Arc<Event>>,
+    stop: CancellationToken,
 }
 
 /// One poller: every interval, what is newer than its position goes to its watches. Passing
 /// failures are retried with backoff (honouring `Retry-After`) while the watches stay open; a
 /// refusal (401, 403, a bad `q`) ends every watch of the poller with that error.
-async fn poll(
-    audit: AuditLogs,
-    call: CallContext,
-    key: PollerKey,
-    id: u64,
-    mut position: Position,
-    tx: broadcast::Sender<Arc<Event>>,
-    stop: CancellationToken,
-) {
+async fn poll(poller: Poller, mut position: Position) {
+    let Poller {
+        source,
+        watches,
+        call,
+        key,
+        id,
+        tx,
+        stop,
+    } = poller;
     let pollers = metrics::gauge!("gateway_watch_pollers");
     pollers.increment(1);
-    let mut failures = 0;
+    let mut retry = Retry::walk(u32::MAX);
     let mut wait = key.interval;
     loop {
         tokio::select! {
             () = stop.cancelled() => break,
-            () = audit.closing().cancelled() => break,
+            () = source.closing().cancelled() => break,
             () = tokio::time::sleep(wait) => {}
         }
         let mut call = call.clone();
         call.info = RequestInfo::generate();
         let result = tokio::select! {
             () = stop.cancelled() => break,
-            result = rows_since(&audit, &call, &key.q, &position, MAX_BACKLOG) => result,
+            result = rows_since(&source, &call, &key.q, &position, MAX_BACKLOG) => result,
         };
         match result {
             Ok(rows) => {
-                failures = 0;
+                retry.reset();
                 wait = key.interval;
                 if rows.is_empty() {
                     continue;
@@ -389,15 +382,13 @@ async fn poll(
                 )));
             }
             Err(error) => {
-                if let Some(delay) = retry_delay(&error, failures) {
-                    failures += 1;
+                if let Some(delay) = retry.delay(&error) {
                     metrics::counter!("gateway_watch_poll_failures_total").increment(1);
-                    tracing::warn!(code = error.codes().graphql, %error, failures, "watch poll failed; retrying");
+                    tracing::warn!(code = error.codes().graphql, %error, "watch poll failed; retrying");
                     wait = delay.max(key.interval);
                 } else {
                     tracing::info!(code = error.codes().graphql, %error, "watch poll refused; ending its watches");
                     let _ = tx.send(Arc::new(Event::Failed(error)));
-                    let watches = audit.watches();
                     let mut pollers = watches.lock();
                     if pollers.get(&key).is_some_and(|entry| entry.id == id) {
                         pollers.remove(&key);
