@@ -10,8 +10,8 @@ use std::io::Write as _;
 use serde_json::value::RawValue;
 
 use super::{
-    compile::Field,
     resolve::{Resolved, Selection},
+    tree::Field,
 };
 use crate::model::{
     AuditLogView, DiffView, OrganizationView, PageView, RoleView, Timestamp, UserView,

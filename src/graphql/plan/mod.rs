@@ -21,6 +21,7 @@ mod encode;
 mod resolve;
 #[cfg(test)]
 mod tests;
+mod tree;
 
 use std::{
     collections::BTreeSet,
@@ -36,8 +37,8 @@ use lru::LruCache;
 use sha2::{Digest, Sha256};
 
 use self::{
-    compile::Field,
     resolve::{Resolved, Selection},
+    tree::Field,
 };
 use super::{Caller, filter::AuditLogFilterInput};
 use crate::{audit::AuditLogs, call::CallContext};

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use async_graphql::{Name, Pos, Positioned};
 use async_graphql_value::Value;
 
-use super::compile::{Conditions, Field, FieldNode, Flag, Node, NodeKind, Parent};
+use super::tree::{Conditions, Field, FieldNode, Flag, Node, NodeKind, Parent};
 
 /// Fields in response order.
 pub(crate) type Selection = Vec<Resolved>;
