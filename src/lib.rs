@@ -1,31 +1,36 @@
 //! coder-audit-gateway re-exposes Coder's audit log API (`GET /api/v2/audit`) as GraphQL and
 //! gRPC, losing nothing of what Coder sends.
 //!
-//! A request flows through the crate like this:
+//! A request flows down through floors, each importing only from those below it:
 //!
 //! ```text
-//!  GraphQL (graphql)  ─┐                                  ┌─ Coder, or the built-in demo (demo)
-//!                      ├─ audit::AuditLogs ─ upstream ────┤
-//!  gRPC (grpc)        ─┘   validation, one core           └─ over HTTP, with the caller's token (auth)
+//!  graphql · grpc · ndjson          adapters: parse, call the facade, encode, map error kinds
+//!  middleware · headers             the HTTP layer: request id, trace context, deadlines, shedding
+//!  audit::AuditLogs                 the facade every protocol calls
+//!  walker · export · watch · query · cursor       engines
+//!  source · upstream                the page source: limits, deadline, shutdown, retries; Coder
+//!  model · error · call · auth      the ground: the page, error kinds and codes, per-call data
 //! ```
 //!
-//! - [`upstream`] is the only code that talks to Coder; [`model`] is the page it parses, once,
-//!   faithfully to the wire format (open enums, optional keys, arbitrary JSON).
-//! - [`audit`] is the shared core both protocols call; [`error`] holds its one error type and
-//!   the single mapping of that type to GraphQL extensions and to gRPC statuses.
+//! - [`upstream`] is the only code that talks to Coder, one request at a time; [`source`]
+//!   bounds, retries and parses every page; [`model`] is the page, read once, faithfully to
+//!   the wire format (open enums, optional keys, arbitrary JSON).
+//! - [`audit`] is the facade every protocol calls; [`error`] holds its one error type and the
+//!   one table of each error kind's GraphQL code, gRPC code and HTTP status; [`call`] is what
+//!   a call carries into the core, [`auth`] the caller's token.
 //! - [`query`] is Coder's search language: the tokenizer and the compiler of typed filters,
-//!   shared by both protocols.
-//! - [`export`], [`watch`] and [`cursor`] are the whole trail and its live tail: a walk over
-//!   Coder's pages that delivers every row exactly once whatever Coder records or reorders
-//!   meanwhile, watches that share one poller per caller and query, and the cursors that
-//!   resume both. [`ndjson`] serves the export to curl and log shippers, and [`cli`] is
-//!   `coder-audit-gateway export`; gRPC streams and the GraphQL subscription are in the
-//!   protocol modules.
+//!   shared by every protocol.
+//! - [`walker`], [`export`], [`watch`] and [`cursor`] are the whole trail and its live tail:
+//!   a walk over Coder's pages that delivers every row exactly once whatever Coder records or
+//!   reorders meanwhile, exports on it, watches that share one poller per caller and query,
+//!   and the cursors that resume both. [`ndjson`] serves the export to curl and log
+//!   shippers, and [`cli`] is `coder-audit-gateway export`; gRPC streams and the GraphQL
+//!   subscription are in the protocol modules.
 //! - [`graphql`] and [`grpc`] are thin adapters; [`middleware`] gives every request its id,
-//!   trace context, deadline and load shedding; [`health`] and [`telemetry`] are the probes,
-//!   logs and metrics; [`index`] answers `GET /`; [`headers`] reads HTTP header lists; [`startup`] wires it all onto one router and [`server`] serves it on
-//!   one port, optionally behind TLS, with a bounded graceful shutdown; [`config`] is the
-//!   command line.
+//!   trace context and load shedding, and reads `grpc-timeout`; [`headers`] reads HTTP header
+//!   lists; [`health`] and [`telemetry`] are the probes, logs and metrics; [`index`] answers
+//!   `GET /`; [`startup`] wires it all onto one router and [`server`] serves it on one port,
+//!   optionally behind TLS, with a bounded graceful shutdown; [`config`] is the command line.
 //! - [`demo`] is a Coder audit API that behaves like the real one, served when no Coder URL
 //!   is configured and used by the tests as their upstream.
 

@@ -2,7 +2,7 @@
 //! the caller's deadline and the gateway's shutdown, retried where that is safe, and checked
 //! against the gateway's limits before Coder is asked.
 //!
-//! Retrying has one rule, [`Retry`], in two strengths: a single request rides out a dropped
+//! Retrying has one rule, `Retry`, in two strengths: a single request rides out a dropped
 //! connection or a 502/503/504 (`--upstream-retries`), and a walk (an export, a watch's
 //! catch-up or poll) also rides out Coder's timeouts and rate limits, honouring
 //! `Retry-After`. Either way no wait starts that would end past the caller's deadline, and

@@ -1,4 +1,5 @@
-//! The HTTP client for Coder's `GET /api/v2/audit`.
+//! The HTTP client for Coder's `GET /api/v2/audit`, one request at a time: retries, deadlines
+//! and parsing are the page source's (`source.rs`).
 //!
 //! One pooled reqwest client serves every caller; only the per-call token differs. Three
 //! choices here are about safety rather than convenience:
