@@ -14,8 +14,8 @@ use http::{HeaderMap, HeaderValue};
 /// Header Coder reads the token from, and the one the gateway forwards it in.
 pub const CODER_SESSION_TOKEN: &str = "coder-session-token";
 
-/// A caller's token, ready to be sent upstream.
-#[derive(Clone)]
+/// A caller's token, ready to be sent upstream; equal tokens are equal byte for byte.
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct SessionToken(HeaderValue);
 
 /// Why a request carried no usable token.

@@ -63,27 +63,14 @@ impl Export {
                 return Err(Error::invalid(validations));
             }
         };
-        let resumed = match request.after.as_deref().filter(|a| !a.is_empty()) {
-            Some(text) => Some(
-                cursor::decode_export(&q, text)
-                    .map_err(|e| Error::invalid(vec![Validation::new("after", e.to_string())]))?,
-            ),
-            None => None,
-        };
-        let (walker, start) = match resumed {
-            Some(ExportCursor {
-                next,
-                offset,
-                start,
-            }) => (
-                Walker::new(source.clone(), q.clone(), page_size, next, offset),
-                Some(start),
-            ),
-            None => (
-                Walker::new(source.clone(), q.clone(), page_size, Position::default(), 0),
-                None,
-            ),
-        };
+        let resumed = (request.after.as_deref())
+            .filter(|a| !a.is_empty())
+            .map(|text| cursor::decode_export(&q, text))
+            .transpose()
+            .map_err(|e| Error::invalid(vec![Validation::new("after", e.to_string())]))?;
+        let start = resumed.as_ref().map(|cursor| cursor.start.clone());
+        let from = resumed.map(|cursor| (cursor.next, cursor.offset));
+        let walker = Walker::new(source.clone(), q.clone(), page_size, from);
         let mut export = Self {
             call,
             walker,

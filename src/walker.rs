@@ -43,20 +43,21 @@ pub(crate) struct Walker {
 }
 
 impl Walker {
+    /// A walk from `from` (a position and the offset of its anchor), or from the top.
     pub(crate) fn new(
         source: PageSource,
         q: String,
         page_size: i32,
-        from: Position,
-        offset: u32,
+        from: Option<(Position, u32)>,
     ) -> Self {
+        let (next, offset) = from.unwrap_or_default();
         Self {
             source,
             q,
             page_size,
             limit: page_size,
             offset,
-            next: from,
+            next,
             done: false,
         }
     }
@@ -167,13 +168,7 @@ pub(crate) async fn rows_since(
     from: &Position,
     max_rows: usize,
 ) -> Result<Vec<Row>, Error> {
-    let mut walker = Walker::new(
-        source.clone(),
-        q.to_owned(),
-        DEFAULT_PAGE_SIZE,
-        Position::default(),
-        0,
-    );
+    let mut walker = Walker::new(source.clone(), q.to_owned(), DEFAULT_PAGE_SIZE, None);
     let mut newer = Vec::new();
     while let Some(rows) = walker.next_page(call).await? {
         let mut reached = false;
@@ -201,13 +196,7 @@ pub(crate) async fn top(
     call: &CallContext,
     q: &str,
 ) -> Result<Position, Error> {
-    let mut walker = Walker::new(
-        source.clone(),
-        q.to_owned(),
-        DEFAULT_PAGE_SIZE,
-        Position::default(),
-        0,
-    );
+    let mut walker = Walker::new(source.clone(), q.to_owned(), DEFAULT_PAGE_SIZE, None);
     Ok(walker
         .next_page(call)
         .await?

@@ -20,6 +20,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
+    auth::SessionToken,
     call::{CallContext, RequestInfo},
     cursor::{self, Position},
     error::{Error, Validation},
@@ -65,22 +66,12 @@ pub(crate) struct Watches {
     next_id: std::sync::atomic::AtomicU64,
 }
 
-/// The whole token is part of the key, so it must never be printed.
-#[derive(Clone, PartialEq, Eq, Hash)]
+/// The whole token is part of the key (its `Debug` prints no token).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct PollerKey {
-    token: Vec<u8>,
+    token: SessionToken,
     q: String,
     interval: Duration,
-}
-
-impl std::fmt::Debug for PollerKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PollerKey")
-            .field("token", &"[redacted]")
-            .field("q", &self.q)
-            .field("interval", &self.interval)
-            .finish()
-    }
 }
 
 #[derive(Debug)]
@@ -173,13 +164,11 @@ impl Watch {
         let q = source
             .compile(&request.q, &request.filter)
             .map_err(Error::invalid)?;
-        let resumed = match request.after.as_deref().filter(|a| !a.is_empty()) {
-            Some(text) => Some(
-                cursor::decode_watch(&q, text)
-                    .map_err(|e| Error::invalid(vec![Validation::new("after", e.to_string())]))?,
-            ),
-            None => None,
-        };
+        let resumed = (request.after.as_deref())
+            .filter(|a| !a.is_empty())
+            .map(|text| cursor::decode_watch(&q, text))
+            .transpose()
+            .map_err(|e| Error::invalid(vec![Validation::new("after", e.to_string())]))?;
         let permit = watches.permits.clone().try_acquire_owned().map_err(|_| {
             Error::Overloaded(format!(
                 "the gateway already serves {} watches (--max-watches); retry later",
@@ -197,7 +186,7 @@ impl Watch {
             None => top(source, &call, &q).await?,
         };
         let key = PollerKey {
-            token: call.token.header_value().as_bytes().to_vec(),
+            token: call.token.clone(),
             q: q.clone(),
             interval,
         };

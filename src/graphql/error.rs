@@ -21,24 +21,12 @@ impl ErrorExtensions for Error {
         async_graphql::Error::new(message).extend_with(|_, ext| {
             ext.set("code", self.codes().graphql);
             match self {
-                Self::InvalidArgument { validations, .. } => {
-                    let list: Vec<async_graphql::Value> = validations
-                        .iter()
-                        .map(|v| {
-                            let mut entry = async_graphql::indexmap::IndexMap::new();
-                            entry.insert(
-                                async_graphql::Name::new("field"),
-                                async_graphql::Value::from(graphql_field(&v.field)),
-                            );
-                            entry.insert(
-                                async_graphql::Name::new("detail"),
-                                async_graphql::Value::from(v.detail.as_str()),
-                            );
-                            async_graphql::Value::Object(entry)
-                        })
-                        .collect();
-                    ext.set("validations", list);
-                }
+                Self::InvalidArgument { validations, .. } => ext.set(
+                    "validations",
+                    (validations.iter())
+                        .map(|v| async_graphql::value!({"field": graphql_field(&v.field), "detail": v.detail}))
+                        .collect::<Vec<_>>(),
+                ),
                 Self::RateLimited {
                     retry_after: Some(after),
                     ..
@@ -78,24 +66,20 @@ pub(super) fn refused(error: &Error) -> async_graphql::Error {
 /// Filter fields as GraphQL names them (`filter.date_from` is `filter.dateFrom`); other
 /// fields are `q` keys or argument names, the same in both protocols.
 fn graphql_field(field: &str) -> String {
-    match field.strip_prefix("filter.") {
-        Some(key) => {
-            let mut name = String::from("filter.");
-            let mut upper = false;
-            for c in key.chars() {
-                if c == '_' {
-                    upper = true;
-                } else if upper {
-                    name.push(c.to_ascii_uppercase());
-                    upper = false;
-                } else {
-                    name.push(c);
-                }
-            }
-            name
+    let Some(key) = field.strip_prefix("filter.") else {
+        return field.to_owned();
+    };
+    let mut name = String::from("filter.");
+    for (i, part) in key.split('_').enumerate() {
+        let mut chars = part.chars();
+        if i > 0
+            && let Some(first) = chars.next()
+        {
+            name.push(first.to_ascii_uppercase());
         }
-        None => field.to_owned(),
+        name.extend(chars);
     }
+    name
 }
 
 #[cfg(test)]
