@@ -131,6 +131,14 @@ fn messages(
     .collect()
 }
 
+/// A stream's next item and the state to go on with; an error is its last item.
+fn item<T, S>(message: Result<T, Error>, state: S) -> (Result<T, Status>, Option<S>) {
+    match message {
+        Ok(message) => (Ok(message), Some(state)),
+        Err(error) => (Err(Status::from(error)), None),
+    }
+}
+
 /// Who is calling and until when, from the call's metadata.
 fn call_context<T>(request: &Request<T>) -> Result<CallContext, Status> {
     let received = Instant::now();
@@ -207,24 +215,15 @@ impl pb::audit_service_server::AuditService for AuditGrpc {
             let watch_cursor = watch_cursor.clone();
             async move {
                 let mut export = export?;
-                match export.next().await {
-                    Ok(Some(batch)) => {
-                        let rows = messages(batch.rows.into_iter().map(Row::into_log));
-                        Some(match rows {
-                            Ok(audit_logs) => (
-                                Ok(pb::ExportAuditLogsResponse {
-                                    audit_logs,
-                                    cursor: batch.cursor,
-                                    watch_cursor,
-                                }),
-                                Some(export),
-                            ),
-                            Err(error) => (Err(Status::from(error)), None),
-                        })
-                    }
-                    Ok(None) => None,
-                    Err(error) => Some((Err(Status::from(error)), None)),
-                }
+                let message = export.next().await.transpose()?.and_then(|batch| {
+                    let audit_logs = messages(batch.rows.into_iter().map(Row::into_log))?;
+                    Ok(pb::ExportAuditLogsResponse {
+                        audit_logs,
+                        cursor: batch.cursor,
+                        watch_cursor,
+                    })
+                });
+                Some(item(message, export))
             }
         });
         Ok(Response::new(Box::pin(stream)))
@@ -236,15 +235,13 @@ impl pb::audit_service_server::AuditService for AuditGrpc {
     ) -> Result<Response<Self::WatchAuditLogsStream>, Status> {
         let call = call_context(&request)?;
         let message = request.into_inner();
-        let poll_interval = match message.poll_interval {
-            None => None,
-            Some(interval) => Some(Duration::try_from(interval).map_err(|_| {
+        let poll_interval =
+            (message.poll_interval.map(Duration::try_from).transpose()).map_err(|_| {
                 Error::invalid(vec![Validation::new(
                     "poll_interval",
                     "poll_interval must be a positive duration",
                 )])
-            })?),
-        };
+            })?;
         let watch = self
             .audit
             .watch(
@@ -260,30 +257,17 @@ impl pb::audit_service_server::AuditService for AuditGrpc {
             .map_err(|e| status::refused("watch", e))?;
         let stream = futures_util::stream::unfold(Some(watch), |watch| async move {
             let mut watch = watch?;
-            match watch
-                .next(usize::try_from(DEFAULT_PAGE_SIZE).unwrap_or(100))
-                .await
-            {
-                Ok(batch) => {
-                    let rows = messages(
-                        batch
-                            .rows
-                            .iter()
-                            .map(|row| row.log().cloned().map_err(str::to_owned)),
-                    );
-                    Some(match rows {
-                        Ok(audit_logs) => (
-                            Ok(pb::WatchAuditLogsResponse {
-                                audit_logs,
-                                cursor: batch.cursor,
-                            }),
-                            Some(watch),
-                        ),
-                        Err(error) => (Err(Status::from(error)), None),
-                    })
-                }
-                Err(error) => Some((Err(Status::from(error)), None)),
-            }
+            let batch = watch.next(usize::try_from(DEFAULT_PAGE_SIZE).unwrap_or(100));
+            let message = batch.await.and_then(|batch| {
+                let logs = batch.rows.iter();
+                let audit_logs =
+                    messages(logs.map(|row| row.log().cloned().map_err(str::to_owned)))?;
+                Ok(pb::WatchAuditLogsResponse {
+                    audit_logs,
+                    cursor: batch.cursor,
+                })
+            });
+            Some(item(message, watch))
         });
         Ok(Response::new(Box::pin(stream)))
     }
