@@ -4,13 +4,20 @@
 //! date-time type would pad the fraction (`.5` becomes `.500`) or print `+00:00`, so the
 //! instant is kept together with the number of fraction digits the upstream wrote.
 
-use std::{fmt, str::FromStr};
+use std::{
+    cmp::Ordering,
+    fmt,
+    hash::{Hash, Hasher},
+    str::FromStr,
+};
 
 use chrono::{DateTime, Datelike, Timelike};
 use serde::{Deserialize, Deserializer, de};
 
-/// An instant plus the fraction precision it was written with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// An instant plus the fraction precision it was written with. Equal, hashed and ordered as
+/// the instant alone (`…:05.5Z` and `…:05.500Z` are one time, as Coder's database sees them);
+/// [`Timestamp::same_text`] also compares how they were written.
+#[derive(Debug, Clone, Copy)]
 pub struct Timestamp {
     seconds: i64,
     nanos: u32,
@@ -35,6 +42,39 @@ impl Timestamp {
     #[must_use]
     pub fn nanos(&self) -> u32 {
         self.nanos
+    }
+
+    /// The same instant, written with the same fraction digits: what the fidelity of a
+    /// copy is judged by.
+    #[must_use]
+    pub fn same_text(&self, other: &Self) -> bool {
+        self == other && self.fraction_digits == other.fraction_digits
+    }
+}
+
+impl PartialEq for Timestamp {
+    fn eq(&self, other: &Self) -> bool {
+        (self.seconds, self.nanos) == (other.seconds, other.nanos)
+    }
+}
+
+impl Eq for Timestamp {}
+
+impl Hash for Timestamp {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        (self.seconds, self.nanos).hash(state);
+    }
+}
+
+impl Ord for Timestamp {
+    fn cmp(&self, other: &Self) -> Ordering {
+        (self.seconds, self.nanos).cmp(&(other.seconds, other.nanos))
+    }
+}
+
+impl PartialOrd for Timestamp {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
     }
 }
 
@@ -268,6 +308,23 @@ mod tests {
         let a: Timestamp = "2026-04-02T11:02:11.25+02:00".parse().expect("parses");
         let b: Timestamp = "2026-04-02T09:02:11.25Z".parse().expect("parses");
         assert_eq!((a.seconds(), a.nanos()), (b.seconds(), b.nanos()));
+    }
+
+    #[test]
+    fn equality_hashing_and_order_are_the_instants_and_same_text_the_writings() {
+        use std::collections::HashSet;
+        let time = |text: &str| text.parse::<Timestamp>().expect("parses");
+        let (short, padded) = (
+            time("2026-04-02T09:02:11.5Z"),
+            time("2026-04-02T09:02:11.500Z"),
+        );
+        assert_eq!(short, padded);
+        assert_eq!(HashSet::from([short, padded]).len(), 1);
+        assert!(!short.same_text(&padded));
+        assert!(short.same_text(&time("2026-04-02T11:02:11.5+02:00")));
+        assert!(time("2026-04-02T09:02:11.499999999Z") < short);
+        assert!(time("0001-01-01T00:00:00Z") < time("1970-01-01T00:00:00Z"));
+        assert_eq!(short.cmp(&padded), Ordering::Equal);
     }
 
     #[test]
