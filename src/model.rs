@@ -10,7 +10,7 @@
 //! default, unknown keys are ignored, and only the keys that identify a row are required, so
 //! a page from any Coder version parses instead of failing the whole response.
 
-use std::{borrow::Cow, collections::BTreeMap, fmt, marker::PhantomData};
+use std::{fmt, marker::PhantomData};
 
 use serde::{
     Deserialize, Deserializer,
@@ -19,11 +19,13 @@ use serde::{
 use serde_json::value::RawValue;
 
 pub mod known;
+mod schema;
 mod time;
 mod view;
 
+pub use schema::FieldMeta;
 pub use time::{Timestamp, TimestampError};
-pub use view::{AuditLogView, DiffView, OrganizationView, PageView, RoleView, UserView};
+pub use view::{AuditLogView, DiffView, Extra, OrganizationView, PageView, RoleView, UserView};
 
 /// One page of `GET /api/v2/audit`, owned: the [`PageView`] with its strings copied.
 #[derive(Debug, Clone)]
@@ -131,174 +133,32 @@ impl Row {
     }
 }
 
-/// One audited event, field for field as Coder sends it (read by [`AuditLogView`]).
-#[derive(Debug, Clone)]
-pub struct AuditLog {
-    pub id: String,
-    pub request_id: String,
-    pub time: Timestamp,
-    /// `""` when Coder could not tell the client's address.
-    pub ip: String,
-    pub user_agent: String,
-    /// Open enum: kept as Coder's string so newer values pass through.
-    pub resource_type: String,
-    pub resource_id: String,
-    pub resource_target: String,
-    pub resource_icon: String,
-    /// Open enum: kept as Coder's string so newer values pass through.
-    pub action: String,
-    /// Sorted by field name, so every caller sees the same order.
-    pub diff: BTreeMap<String, DiffField>,
-    pub status_code: i32,
-    /// Opaque: its shape varies per event and Coder stores whatever it was given. Kept as
-    /// the upstream's JSON text (validated, not parsed into a tree): each protocol converts
-    /// it once, straight into its own value type, and only when a caller asks for it. `None`
-    /// when Coder sent `null`.
-    pub additional_fields: Option<Box<RawValue>>,
-    pub description: String,
-    pub resource_link: String,
-    pub is_deleted: bool,
-    /// The zero UUID for site-wide events.
-    pub organization_id: String,
-    /// Absent (not null) for site-wide events.
-    pub organization: Option<MinimalOrganization>,
-    /// `null` when the acting user no longer exists.
-    pub user: Option<User>,
-}
-
-/// One changed field of a [`AuditLog::diff`].
-#[derive(Debug, Clone)]
-pub struct DiffField {
-    /// `None` when Coder omitted the side because it was null. Any JSON type otherwise, kept
-    /// as the upstream's JSON text like `additional_fields`.
-    pub old: Option<Box<RawValue>>,
-    pub new: Option<Box<RawValue>>,
-    pub secret: bool,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct MinimalOrganization {
-    pub id: String,
-    pub name: String,
-    pub display_name: String,
-    pub icon: String,
-}
-
-/// The acting user. Coder versions disagree on which of these keys they send, so only the
-/// ones every version sends are required.
-#[derive(Debug, Clone, PartialEq)]
-pub struct User {
-    pub id: String,
-    pub username: String,
-    pub name: String,
-    pub email: String,
-    pub avatar_url: String,
-    pub created_at: Timestamp,
-    /// Not sent by older servers.
-    pub updated_at: Option<Timestamp>,
-    pub last_seen_at: Option<Timestamp>,
-    pub status: String,
-    pub login_type: String,
-    pub theme_preference: String,
-    pub organization_ids: Vec<String>,
-    pub roles: Vec<SlimRole>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct SlimRole {
-    pub name: String,
-    pub display_name: String,
-    /// Omitted by servers for site-wide roles.
-    pub organization_id: String,
-}
+/// One audited event, owned: the [`AuditLogView`] with every borrow copied.
+pub type AuditLog = AuditLogView<'static>;
+/// One changed field of an [`AuditLog`], owned.
+pub type DiffField = DiffView<'static>;
+/// The organisation of an [`AuditLog`], owned.
+pub type MinimalOrganization = OrganizationView<'static>;
+/// The acting user of an [`AuditLog`], owned.
+pub type User = UserView<'static>;
+/// A role of a [`User`], owned.
+pub type SlimRole = RoleView<'static>;
 
 /// A row on its own, as the streaming surfaces keep it.
 fn parse_row(text: &str) -> Result<AuditLog, String> {
-    serde_json::from_str::<Object<AuditLogView<'_>>>(text)
-        .map(|Object(log)| log.into())
+    serde_json::from_str::<AuditLogView<'_>>(text)
+        .map(AuditLogView::into_owned)
         .map_err(|e| e.to_string())
 }
 
 impl From<PageView<'_>> for AuditPage {
     fn from(page: PageView<'_>) -> Self {
         Self {
-            audit_logs: page.audit_logs.into_iter().map(AuditLog::from).collect(),
+            audit_logs: (page.audit_logs.into_iter())
+                .map(AuditLogView::into_owned)
+                .collect(),
             count: page.count,
             count_cap: page.count_cap,
-        }
-    }
-}
-
-impl From<AuditLogView<'_>> for AuditLog {
-    fn from(log: AuditLogView<'_>) -> Self {
-        Self {
-            id: log.id.into_owned(),
-            request_id: log.request_id.into_owned(),
-            time: log.time,
-            ip: log.ip.into_owned(),
-            user_agent: log.user_agent.into_owned(),
-            resource_type: log.resource_type.into_owned(),
-            resource_id: log.resource_id.into_owned(),
-            resource_target: log.resource_target.into_owned(),
-            resource_icon: log.resource_icon.into_owned(),
-            action: log.action.into_owned(),
-            diff: log
-                .diff
-                .into_iter()
-                .map(|(field, change)| {
-                    let change = DiffField {
-                        old: change.old.map(ToOwned::to_owned),
-                        new: change.new.map(ToOwned::to_owned),
-                        secret: change.secret,
-                    };
-                    (field.into_owned(), change)
-                })
-                .collect(),
-            status_code: log.status_code,
-            additional_fields: log.additional_fields.map(ToOwned::to_owned),
-            description: log.description.into_owned(),
-            resource_link: log.resource_link.into_owned(),
-            is_deleted: log.is_deleted,
-            organization_id: log.organization_id.into_owned(),
-            organization: log.organization.map(|org| MinimalOrganization {
-                id: org.id.into_owned(),
-                name: org.name.into_owned(),
-                display_name: org.display_name.into_owned(),
-                icon: org.icon.into_owned(),
-            }),
-            user: log.user.map(User::from),
-        }
-    }
-}
-
-impl From<UserView<'_>> for User {
-    fn from(user: UserView<'_>) -> Self {
-        Self {
-            id: user.id.into_owned(),
-            username: user.username.into_owned(),
-            name: user.name.into_owned(),
-            email: user.email.into_owned(),
-            avatar_url: user.avatar_url.into_owned(),
-            created_at: user.created_at,
-            updated_at: user.updated_at,
-            last_seen_at: user.last_seen_at,
-            status: user.status.into_owned(),
-            login_type: user.login_type.into_owned(),
-            theme_preference: user.theme_preference.into_owned(),
-            organization_ids: user
-                .organization_ids
-                .into_iter()
-                .map(Cow::into_owned)
-                .collect(),
-            roles: user
-                .roles
-                .into_iter()
-                .map(|role| SlimRole {
-                    name: role.name.into_owned(),
-                    display_name: role.display_name.into_owned(),
-                    organization_id: role.organization_id.into_owned(),
-                })
-                .collect(),
         }
     }
 }
@@ -342,6 +202,8 @@ where
 
 #[cfg(test)]
 mod tests {
+    use std::borrow::Cow;
+
     use serde_json::{Value, json};
 
     use super::*;
@@ -400,11 +262,16 @@ mod tests {
         parse_row(&row.to_string()).expect("row parses")
     }
 
+    fn diff<'a>(log: &'a AuditLog, field: &str) -> &'a DiffField {
+        let entry = log.diff.iter().find(|(name, _)| name == field);
+        &entry.expect("changed field").1
+    }
+
     #[test]
     fn null_user_and_missing_organization_are_none() {
         let log = parse(&row(&json!({})));
-        assert_eq!(log.user, None);
-        assert_eq!(log.organization, None);
+        assert!(log.user.is_none());
+        assert!(log.organization.is_none());
         assert_eq!(log.organization_id, "00000000-0000-0000-0000-000000000000");
     }
 
@@ -417,7 +284,7 @@ mod tests {
             "one_time_passcode_expires_at": {"new": {"Time": "2024-10-22T09:03:23.961702Z", "Valid": true}, "secret": false},
             "private_key": {"old": "", "new": "", "secret": true}
         }})));
-        let keys: Vec<_> = log.diff.keys().map(String::as_str).collect();
+        let keys: Vec<_> = log.diff.iter().map(|(k, _)| &**k).collect();
         assert_eq!(
             keys,
             [
@@ -428,23 +295,23 @@ mod tests {
                 "ttl"
             ]
         );
-        let hashed = &log.diff["hashed_password"];
+        let hashed = diff(&log, "hashed_password");
         assert!(hashed.old.is_none() && hashed.new.is_none() && hashed.secret);
-        assert!(log.diff["roles"].old.is_none());
+        assert!(diff(&log, "roles").old.is_none());
         assert_eq!(
-            tree(log.diff["roles"].new.as_deref()),
+            tree(diff(&log, "roles").new.as_deref()),
             Some(json!(["admin", "auditor"]))
         );
         assert_eq!(
-            tree(log.diff["ttl"].new.as_deref()),
+            tree(diff(&log, "ttl").new.as_deref()),
             Some(json!(3_600_000_000_000_i64))
         );
         assert_eq!(
-            tree(log.diff["private_key"].old.as_deref()),
+            tree(diff(&log, "private_key").old.as_deref()),
             Some(json!(""))
         );
         assert_eq!(
-            tree(log.diff["one_time_passcode_expires_at"].new.as_deref()),
+            tree(diff(&log, "one_time_passcode_expires_at").new.as_deref()),
             Some(json!({"Time": "2024-10-22T09:03:23.961702Z", "Valid": true}))
         );
     }
@@ -492,6 +359,35 @@ mod tests {
         assert_eq!(user.last_seen_at, None);
         assert_eq!(user.roles[0].display_name, "");
         assert_eq!(user.roles[0].organization_id, "");
+        assert_eq!(user.has_ai_seat, Some(false));
+        assert_eq!(user.is_service_account, Some(true));
+        assert!(user.extra.is_empty());
+        let extra: Vec<_> = log.extra.iter().map(|(k, v)| (&**k, v.get())).collect();
+        assert_eq!(extra, [("on_behalf_of", r#"{"id":"x"}"#)]);
+    }
+
+    #[test]
+    fn keys_newer_than_the_schema_are_kept_whole_in_coder_order() {
+        let text = row(&json!({})).to_string().replacen(
+            '{',
+            r#"{"z_new":{"a":[1,null]},"a_new":null,"n":1.50,"s":"é","b":true,"#,
+            1,
+        );
+        let view: AuditLogView<'_> = serde_json::from_str(&text).expect("row");
+        let extra: Vec<_> = view.extra.iter().map(|(k, v)| (&**k, v.get())).collect();
+        assert_eq!(
+            extra,
+            [
+                ("z_new", r#"{"a":[1,null]}"#),
+                ("a_new", "null"),
+                ("n", "1.50"),
+                ("s", r#""é""#),
+                ("b", "true")
+            ]
+        );
+        let owned = view.into_owned();
+        assert_eq!(owned.extra.len(), 5);
+        assert!(parse(&row(&json!({}))).extra.is_empty());
     }
 
     #[test]
@@ -525,12 +421,12 @@ mod tests {
             r#""diff":{"b":{"old":1},"a":{"new":2},"b":{"old":3}}"#,
         );
         let log = parse_row(&text).expect("row");
-        let keys: Vec<_> = log.diff.keys().map(String::as_str).collect();
+        let keys: Vec<_> = log.diff.iter().map(|(k, _)| &**k).collect();
         assert_eq!(keys, ["a", "b"]);
-        assert_eq!(tree(log.diff["b"].old.as_deref()), Some(json!(3)));
+        assert_eq!(tree(diff(&log, "b").old.as_deref()), Some(json!(3)));
         let view: AuditLogView<'_> = serde_json::from_str(&text).expect("row");
         let keys: Vec<_> = view.diff.iter().map(|(k, _)| &**k).collect();
         assert_eq!(keys, ["a", "b"]);
-        assert_eq!(view.diff[1].1.old.map(RawValue::get), Some("3"));
+        assert_eq!(view.diff[1].1.old.as_deref().map(RawValue::get), Some("3"));
     }
 }

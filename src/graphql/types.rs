@@ -351,8 +351,8 @@ impl User<'_> {
     }
 
     /// Organisation UUIDs; always empty in audit rows.
-    async fn organization_ids(&self) -> &[String] {
-        &self.0.organization_ids
+    async fn organization_ids(&self) -> Vec<&str> {
+        self.0.organization_ids.iter().map(AsRef::as_ref).collect()
     }
 
     /// Site-wide roles.

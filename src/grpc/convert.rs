@@ -4,7 +4,7 @@
 //! contract in the proto: absent `organization`, null `user`, missing `updated_at` and
 //! omitted diff sides stay unset; a JSON `null` in `additional_fields` is `null_value`.
 
-use std::fmt;
+use std::{borrow::Cow, fmt};
 
 use prost_types::{ListValue, Struct, value::Kind};
 use serde::{
@@ -97,22 +97,22 @@ impl From<model::AuditPage> for pb::ListAuditLogsResponse {
 
 pub(super) fn audit_log(log: model::AuditLog) -> pb::AuditLog {
     pb::AuditLog {
-        id: log.id,
-        request_id: log.request_id,
+        id: log.id.into_owned(),
+        request_id: log.request_id.into_owned(),
         time: Some(timestamp(log.time)),
-        ip: log.ip,
-        user_agent: log.user_agent,
-        resource_type: log.resource_type,
-        resource_id: log.resource_id,
-        resource_target: log.resource_target,
-        resource_icon: log.resource_icon,
-        action: log.action,
+        ip: log.ip.into_owned(),
+        user_agent: log.user_agent.into_owned(),
+        resource_type: log.resource_type.into_owned(),
+        resource_id: log.resource_id.into_owned(),
+        resource_target: log.resource_target.into_owned(),
+        resource_icon: log.resource_icon.into_owned(),
+        action: log.action.into_owned(),
         diff: log
             .diff
             .into_iter()
             .map(|(field, change)| {
                 (
-                    field,
+                    field.into_owned(),
                     pb::AuditDiffField {
                         old: change.old.as_deref().map(json),
                         new: change.new.as_deref().map(json),
@@ -123,15 +123,15 @@ pub(super) fn audit_log(log: model::AuditLog) -> pb::AuditLog {
             .collect(),
         status_code: log.status_code,
         additional_fields: Some(additional_fields(log.additional_fields.as_deref())),
-        description: log.description,
-        resource_link: log.resource_link,
+        description: log.description.into_owned(),
+        resource_link: log.resource_link.into_owned(),
         is_deleted: log.is_deleted,
-        organization_id: log.organization_id,
+        organization_id: log.organization_id.into_owned(),
         organization: log.organization.map(|org| pb::MinimalOrganization {
-            id: org.id,
-            name: org.name,
-            display_name: org.display_name,
-            icon: org.icon,
+            id: org.id.into_owned(),
+            name: org.name.into_owned(),
+            display_name: org.display_name.into_owned(),
+            icon: org.icon.into_owned(),
         }),
         user: log.user.map(user),
     }
@@ -139,25 +139,25 @@ pub(super) fn audit_log(log: model::AuditLog) -> pb::AuditLog {
 
 fn user(user: model::User) -> pb::User {
     pb::User {
-        id: user.id,
-        username: user.username,
-        name: user.name,
-        email: user.email,
-        avatar_url: user.avatar_url,
+        id: user.id.into_owned(),
+        username: user.username.into_owned(),
+        name: user.name.into_owned(),
+        email: user.email.into_owned(),
+        avatar_url: user.avatar_url.into_owned(),
         created_at: Some(timestamp(user.created_at)),
         updated_at: user.updated_at.map(timestamp),
         last_seen_at: user.last_seen_at.map(timestamp),
-        status: user.status,
-        login_type: user.login_type,
-        theme_preference: user.theme_preference,
-        organization_ids: user.organization_ids,
+        status: user.status.into_owned(),
+        login_type: user.login_type.into_owned(),
+        theme_preference: user.theme_preference.into_owned(),
+        organization_ids: (user.organization_ids.into_iter()).map(Cow::into_owned).collect(),
         roles: user
             .roles
             .into_iter()
             .map(|role| pb::SlimRole {
-                name: role.name,
-                display_name: role.display_name,
-                organization_id: role.organization_id,
+                name: role.name.into_owned(),
+                display_name: role.display_name.into_owned(),
+                organization_id: role.organization_id.into_owned(),
             })
             .collect(),
     }

@@ -58,11 +58,11 @@ struct Values {
 impl Values {
     fn of(log: &AuditLogView<'_>) -> Self {
         Self {
-            additional_fields: convert::additional_fields(log.additional_fields),
+            additional_fields: convert::additional_fields(log.additional_fields.as_deref()),
             diff: log
                 .diff
                 .iter()
-                .map(|(_, change)| (json(change.old), json(change.new)))
+                .map(|(_, change)| (json(change.old.as_deref()), json(change.new.as_deref())))
                 .collect(),
         }
     }

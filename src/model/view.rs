@@ -1,17 +1,25 @@
 //! Coder's page read in place: every string borrows from the response body unless Coder
 //! escaped a character in it, and JSON values stay slices of the body.
 //!
-//! This is the one definition of how a page is read (which keys are required, what a `null`
-//! or a missing key means, how `diff` is ordered). The fast encoders (GraphQL plans, gRPC)
-//! write their responses straight from this view, so a row costs a handful of allocations
-//! instead of one per string; the owned model in the parent module is this view, copied.
+//! The objects of a row are generated from the row schema (`schema.rs`): each reads exactly
+//! the keys the table names, the way its kind and presence say (which keys are required,
+//! what a `null` or a missing key means, how `diff` is ordered), and keeps every other key
+//! Coder sent, whole, in `extra`: the keys of Coder versions newer than the gateway. The fast
+//! encoders (GraphQL plans, gRPC) write their responses straight from this view; the owned
+//! model is this view with every borrow turned into an owned copy (`'static`).
 
-use std::borrow::Cow;
+use std::{borrow::Cow, fmt};
 
-use serde::{Deserialize, Deserializer};
+use serde::{
+    Deserialize, Deserializer,
+    de::{self, MapAccess, Visitor},
+};
 use serde_json::value::RawValue;
 
-use super::{Object, PageError, Timestamp, null_as_default};
+use super::{
+    Object, PageError, Timestamp,
+    schema::{FieldMeta, audit_schema, presence},
+};
 
 /// One page of `GET /api/v2/audit`, borrowing from its body.
 #[derive(Debug, Deserialize)]
@@ -40,168 +48,222 @@ impl<'a> PageView<'a> {
     }
 }
 
-/// One audited event; see [`super::AuditLog`] for what each field means.
-#[derive(Debug, Deserialize)]
-pub struct AuditLogView<'a> {
-    #[serde(borrow)]
-    pub id: Cow<'a, str>,
-    #[serde(borrow, default)]
-    pub request_id: Cow<'a, str>,
-    pub time: Timestamp,
-    #[serde(borrow, default)]
-    pub ip: Cow<'a, str>,
-    #[serde(borrow, default)]
-    pub user_agent: Cow<'a, str>,
-    #[serde(borrow)]
-    pub resource_type: Cow<'a, str>,
-    #[serde(borrow, default)]
-    pub resource_id: Cow<'a, str>,
-    #[serde(borrow, default)]
-    pub resource_target: Cow<'a, str>,
-    #[serde(borrow, default)]
-    pub resource_icon: Cow<'a, str>,
-    #[serde(borrow)]
-    pub action: Cow<'a, str>,
-    /// Sorted by field name, each name once (the last one Coder sent wins).
-    #[serde(borrow, default, deserialize_with = "sorted_diff")]
-    pub diff: Vec<(Cow<'a, str>, DiffView<'a>)>,
-    #[serde(default)]
-    pub status_code: i32,
-    /// `None` when Coder sent `null`.
-    #[serde(borrow, default)]
-    pub additional_fields: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    pub description: Cow<'a, str>,
-    #[serde(borrow, default)]
-    pub resource_link: Cow<'a, str>,
-    #[serde(default)]
-    pub is_deleted: bool,
-    #[serde(borrow, default)]
-    pub organization_id: Cow<'a, str>,
-    #[serde(borrow, default)]
-    pub organization: Option<OrganizationView<'a>>,
-    #[serde(borrow, default)]
-    pub user: Option<UserView<'a>>,
+/// The keys of an object that the schema does not name, in Coder's order, values as sent.
+pub type Extra<'a> = Vec<(Cow<'a, str>, Cow<'a, RawValue>)>;
+
+/// What each kind of field is in the view.
+macro_rules! view_type {
+    ($a:lifetime, Str) => { Cow<$a, str> };
+    ($a:lifetime, Time) => { Timestamp };
+    ($a:lifetime, OptTime) => { Option<Timestamp> };
+    ($a:lifetime, Int) => { i32 };
+    ($a:lifetime, Bool) => { bool };
+    ($a:lifetime, OptBool) => { Option<bool> };
+    ($a:lifetime, Json) => { Option<Cow<$a, RawValue>> };
+    ($a:lifetime, Strs) => { Vec<Cow<$a, str>> };
+    ($a:lifetime, Diff) => { Vec<(Cow<$a, str>, DiffView<$a>)> };
+    ($a:lifetime, Organization) => { Option<OrganizationView<$a>> };
+    ($a:lifetime, User) => { Option<UserView<$a>> };
+    ($a:lifetime, Roles) => { Vec<RoleView<$a>> };
 }
 
-/// One changed field; a side is `None` when Coder omitted it or sent `null`.
-#[derive(Debug, Deserialize)]
-pub struct DiffView<'a> {
-    #[serde(borrow, default)]
-    pub old: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    pub new: Option<&'a RawValue>,
-    #[serde(default)]
-    pub secret: bool,
+/// Reads a field's value of its kind; `null` where a list is expected is an empty list
+/// (Go encodes a nil slice as `null`).
+macro_rules! read_value {
+    ($map:ident, $de:lifetime, Str) => { $map.next_value::<Text<$de>>()?.0 };
+    ($map:ident, $de:lifetime, Json) => {
+        $map.next_value::<Option<&$de RawValue>>()?.map(Cow::Borrowed)
+    };
+    ($map:ident, $de:lifetime, Strs) => {
+        ($map.next_value::<Option<Vec<Text<$de>>>>()?)
+            .map_or_else(Vec::new, |texts| texts.into_iter().map(|t| t.0).collect())
+    };
+    ($map:ident, $de:lifetime, Diff) => { $map.next_value::<SortedDiff<$de>>()?.0 };
+    ($map:ident, $de:lifetime, Roles) => {
+        $map.next_value::<Option<Vec<RoleView<$de>>>>()?.unwrap_or_default()
+    };
+    ($map:ident, $de:lifetime, $kind:ident) => { $map.next_value::<view_type!($de, $kind)>()? };
 }
 
-#[derive(Debug, Deserialize)]
-pub struct OrganizationView<'a> {
-    #[serde(borrow, default)]
-    pub id: Cow<'a, str>,
-    #[serde(borrow, default)]
-    pub name: Cow<'a, str>,
-    #[serde(borrow, default)]
-    pub display_name: Cow<'a, str>,
-    #[serde(borrow, default)]
-    pub icon: Cow<'a, str>,
+/// A read value made owned.
+macro_rules! owned_value {
+    ($value:expr, Str) => { Cow::Owned($value.into_owned()) };
+    ($value:expr, Json) => { $value.map(|json| Cow::Owned(json.into_owned())) };
+    ($value:expr, Strs) => {
+        $value.into_iter().map(|s| Cow::Owned(s.into_owned())).collect()
+    };
+    ($value:expr, Diff) => {
+        ($value.into_iter())
+            .map(|(field, change)| (Cow::Owned(field.into_owned()), change.into_owned()))
+            .collect()
+    };
+    ($value:expr, Organization) => { $value.map(OrganizationView::into_owned) };
+    ($value:expr, User) => { $value.map(UserView::into_owned) };
+    ($value:expr, Roles) => { $value.into_iter().map(RoleView::into_owned).collect() };
+    ($value:expr, $kind:ident) => { $value };
 }
 
-/// The acting user; only the keys every Coder version sends are required.
-#[derive(Debug, Deserialize)]
-pub struct UserView<'a> {
-    #[serde(borrow)]
-    pub id: Cow<'a, str>,
-    #[serde(borrow)]
-    pub username: Cow<'a, str>,
-    #[serde(borrow, default)]
-    pub name: Cow<'a, str>,
-    #[serde(borrow, default)]
-    pub email: Cow<'a, str>,
-    #[serde(borrow, default)]
-    pub avatar_url: Cow<'a, str>,
-    pub created_at: Timestamp,
-    #[serde(default)]
-    pub updated_at: Option<Timestamp>,
-    #[serde(default)]
-    pub last_seen_at: Option<Timestamp>,
-    #[serde(borrow, default)]
-    pub status: Cow<'a, str>,
-    #[serde(borrow, default)]
-    pub login_type: Cow<'a, str>,
-    #[serde(borrow, default)]
-    pub theme_preference: Cow<'a, str>,
-    #[serde(borrow, default, deserialize_with = "null_as_default")]
-    pub organization_ids: Vec<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "null_as_default")]
-    pub roles: Vec<RoleView<'a>>,
+/// A field's value once the object is read: a required key must have been there.
+macro_rules! present {
+    ($slot:ident, $key:ident, required) => {
+        $slot.ok_or_else(|| de::Error::missing_field(stringify!($key)))?
+    };
+    ($slot:ident, $key:ident, $presence:ident) => { $slot.unwrap_or_default() };
 }
 
-#[derive(Debug, Deserialize)]
-pub struct RoleView<'a> {
-    #[serde(borrow)]
-    pub name: Cow<'a, str>,
-    #[serde(borrow, default)]
-    pub display_name: Cow<'a, str>,
-    #[serde(borrow, default)]
-    pub organization_id: Cow<'a, str>,
+/// The view of each object of the table.
+macro_rules! views {
+    ($(
+        $(#[doc = $doc:literal])*
+        $view:ident $graphql:ident $proto:ident $(extra $extra:literal)? {
+            $(
+                $(#[doc = $field_doc:literal])*
+                $key:ident $name:literal $number:literal $kind:ident $presence:ident;
+            )*
+        }
+    )*) => {$(
+        $(#[doc = $doc])*
+        #[derive(Debug, Clone)]
+        pub struct $view<'a> {
+            $(
+                $(#[doc = $field_doc])*
+                pub $key: view_type!('a, $kind),
+            )*
+            /// Keys Coder sent that the schema does not name.
+            pub extra: Extra<'a>,
+        }
+
+        impl $view<'_> {
+            /// The table's fields of this object.
+            pub const FIELDS: &'static [FieldMeta] = &[$({
+                let (omittable, nullable) = presence!($presence);
+                FieldMeta { key: stringify!($key), graphql: $name, proto: $number, omittable, nullable }
+            }),*];
+
+            /// The same object, owned: what outlives the body it was read from.
+            #[must_use]
+            pub fn into_owned(self) -> $view<'static> {
+                $view {
+                    $($key: owned_value!(self.$key, $kind),)*
+                    extra: (self.extra.into_iter())
+                        .map(|(key, value)| (Cow::Owned(key.into_owned()), Cow::Owned(value.into_owned())))
+                        .collect(),
+                }
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $view<'de> {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                struct ObjectVisitor;
+
+                impl<'de> Visitor<'de> for ObjectVisitor {
+                    type Value = $view<'de>;
+
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        f.write_str(concat!("a ", stringify!($graphql), " object"))
+                    }
+
+                    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                        $(let mut $key: Option<view_type!('de, $kind)> = None;)*
+                        let mut extra = Vec::new();
+                        while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
+                            match &*key {
+                                $(stringify!($key) => {
+                                    if $key.is_some() {
+                                        return Err(de::Error::duplicate_field(stringify!($key)));
+                                    }
+                                    $key = Some(read_value!(map, 'de, $kind));
+                                })*
+                                _ => extra.push((key, Cow::Borrowed(map.next_value::<&'de RawValue>()?))),
+                            }
+                        }
+                        Ok($view {
+                            $($key: present!($key, $key, $presence),)*
+                            extra,
+                        })
+                    }
+                }
+
+                deserializer.deserialize_map(ObjectVisitor)
+            }
+        }
+    )*};
+}
+
+audit_schema!(views);
+
+/// A string that borrows from the body unless Coder escaped a character in it.
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Text<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TextVisitor;
+
+        impl<'de> Visitor<'de> for TextVisitor {
+            type Value = Text<'de>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Owned(v.to_owned())))
+            }
+
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Owned(v)))
+            }
+        }
+
+        deserializer.deserialize_str(TextVisitor)
+    }
 }
 
 /// The page's rows, each an object; `null` is no rows.
 fn object_rows<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Vec<AuditLogView<'de>>, D::Error> {
-    let rows: Option<Vec<Object<AuditLogView<'de>>>> = Option::deserialize(deserializer)?;
-    Ok(rows
-        .unwrap_or_default()
-        .into_iter()
-        .map(|Object(log)| log)
-        .collect())
+    Ok(Option::deserialize(deserializer)?.unwrap_or_default())
 }
 
 /// `diff` in field-name order, as a sorted map would hold it: every caller sees the same
 /// order, and a name Coder repeated keeps its last value. `null` is no changes.
-fn sorted_diff<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Vec<(Cow<'de, str>, DiffView<'de>)>, D::Error> {
-    struct Entries<'de>(Vec<(Cow<'de, str>, DiffView<'de>)>);
+struct SortedDiff<'a>(Vec<(Cow<'a, str>, DiffView<'a>)>);
 
-    impl<'de> Deserialize<'de> for Entries<'de> {
-        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-            struct EntriesVisitor;
+impl<'de> Deserialize<'de> for SortedDiff<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct EntriesVisitor;
 
-            impl<'de> serde::de::Visitor<'de> for EntriesVisitor {
-                type Value = Entries<'de>;
+        impl<'de> Visitor<'de> for EntriesVisitor {
+            type Value = SortedDiff<'de>;
 
-                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                    f.write_str("a map of changed fields")
-                }
-
-                fn visit_map<A: serde::de::MapAccess<'de>>(
-                    self,
-                    mut map: A,
-                ) -> Result<Self::Value, A::Error> {
-                    let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(0));
-                    while let Some((field, Object(change))) =
-                        map.next_entry::<Cow<'de, str>, Object<DiffView<'de>>>()?
-                    {
-                        entries.push((field, change));
-                    }
-                    Ok(Entries(entries))
-                }
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a map of changed fields")
             }
 
-            deserializer.deserialize_map(EntriesVisitor)
-        }
-    }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(SortedDiff(Vec::new()))
+            }
 
-    let Some(Entries(mut entries)) = Option::<Entries<'de>>::deserialize(deserializer)? else {
-        return Ok(Vec::new());
-    };
-    // Stable, so repeats of a name stay in Coder's order; reversed, so the last one is kept.
-    entries.sort_by(|a, b| a.0.cmp(&b.0));
-    entries.reverse();
-    entries.dedup_by(|later, kept| later.0 == kept.0);
-    entries.reverse();
-    Ok(entries)
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(0));
+                while let Some((Text(field), change)) = map.next_entry::<Text<'de>, DiffView<'de>>()? {
+                    entries.push((field, change));
+                }
+                // Stable, so repeats of a name stay in Coder's order; reversed, so the last
+                // one is kept.
+                entries.sort_by(|a, b| a.0.cmp(&b.0));
+                entries.reverse();
+                entries.dedup_by(|later, kept| later.0 == kept.0);
+                entries.reverse();
+                Ok(SortedDiff(entries))
+            }
+        }
+
+        deserializer.deserialize_any(EntriesVisitor)
+    }
 }

@@ -48,7 +48,7 @@ fn audit_log(out: &mut Vec<u8>, field: &Resolved, log: &AuditLogView<'_>) {
             object(out, &field.children, |out, f| diff(out, f, name, change));
         }),
         Field::StatusCode => number(out, log.status_code),
-        Field::AdditionalFields => json(out, log.additional_fields),
+        Field::AdditionalFields => json(out, log.additional_fields.as_deref()),
         Field::Description => string(out, &log.description),
         Field::ResourceLink => string(out, &log.resource_link),
         Field::IsDeleted => boolean(out, log.is_deleted),
@@ -68,8 +68,8 @@ fn audit_log(out: &mut Vec<u8>, field: &Resolved, log: &AuditLogView<'_>) {
 fn diff(out: &mut Vec<u8>, field: &Resolved, name: &str, change: &DiffView<'_>) {
     match field.field {
         Field::Changed => string(out, name),
-        Field::Old => json(out, change.old),
-        Field::New => json(out, change.new),
+        Field::Old => json(out, change.old.as_deref()),
+        Field::New => json(out, change.new.as_deref()),
         Field::Secret => boolean(out, change.secret),
         _ => typename(out, field),
     }
