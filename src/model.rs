@@ -24,6 +24,7 @@ mod time;
 mod view;
 
 pub use schema::FieldMeta;
+pub(crate) use schema::audit_schema;
 pub use time::{Timestamp, TimestampError};
 pub use view::{AuditLogView, DiffView, Extra, OrganizationView, PageView, RoleView, UserView};
 
@@ -263,8 +264,8 @@ mod tests {
     }
 
     fn diff<'a>(log: &'a AuditLog, field: &str) -> &'a DiffField {
-        let entry = log.diff.iter().find(|(name, _)| name == field);
-        &entry.expect("changed field").1
+        let entry = log.diff.iter().find(|change| change.field == field);
+        entry.expect("changed field")
     }
 
     #[test]
@@ -284,7 +285,7 @@ mod tests {
             "one_time_passcode_expires_at": {"new": {"Time": "2024-10-22T09:03:23.961702Z", "Valid": true}, "secret": false},
             "private_key": {"old": "", "new": "", "secret": true}
         }})));
-        let keys: Vec<_> = log.diff.iter().map(|(k, _)| &**k).collect();
+        let keys: Vec<_> = log.diff.iter().map(|change| &*change.field).collect();
         assert_eq!(
             keys,
             [
@@ -421,12 +422,12 @@ mod tests {
             r#""diff":{"b":{"old":1},"a":{"new":2},"b":{"old":3}}"#,
         );
         let log = parse_row(&text).expect("row");
-        let keys: Vec<_> = log.diff.iter().map(|(k, _)| &**k).collect();
+        let keys: Vec<_> = log.diff.iter().map(|change| &*change.field).collect();
         assert_eq!(keys, ["a", "b"]);
         assert_eq!(tree(diff(&log, "b").old.as_deref()), Some(json!(3)));
         let view: AuditLogView<'_> = serde_json::from_str(&text).expect("row");
-        let keys: Vec<_> = view.diff.iter().map(|(k, _)| &**k).collect();
+        let keys: Vec<_> = view.diff.iter().map(|change| &*change.field).collect();
         assert_eq!(keys, ["a", "b"]);
-        assert_eq!(view.diff[1].1.old.as_deref().map(RawValue::get), Some("3"));
+        assert_eq!(view.diff[1].old.as_deref().map(RawValue::get), Some("3"));
     }
 }

@@ -93,8 +93,6 @@ impl AuditLogPage {
     }
 }
 
-pub(crate) struct AuditLog<'a>(&'a model::AuditLog);
-
 /// A row delivered by a subscription, with the cursor that resumes right after it.
 pub struct AuditLogEvent {
     pub(crate) cursor: String,
@@ -119,265 +117,165 @@ impl AuditLogEvent {
     }
 }
 
-/// One audited event: who did what to which resource, when, from where, and what changed.
-#[Object]
-impl AuditLog<'_> {
-    /// The row's UUID.
-    async fn id(&self) -> &str {
-        &self.0.id
+/// Keys Coder sent that the schema does not model, as one JSON object with the values as
+/// sent; `null` when there are none.
+pub(crate) struct ExtraJson<'a>(&'a model::Extra<'static>);
+
+impl OutputType for ExtraJson<'_> {
+    fn type_name() -> Cow<'static, str> {
+        <Json<serde_json::Value> as OutputType>::type_name()
     }
 
-    /// UUID of the audited HTTP request (its `X-Coder-Request-Id`); for workspace builds,
-    /// the provisioner job. May be the zero UUID.
-    async fn request_id(&self) -> &str {
-        &self.0.request_id
+    fn create_type_info(registry: &mut Registry) -> String {
+        <Json<serde_json::Value> as OutputType>::create_type_info(registry)
     }
 
-    /// When the event happened.
-    async fn time(&self) -> model::Timestamp {
-        self.0.time
-    }
-
-    /// The client's IP address; empty when Coder did not know it.
-    async fn ip(&self) -> &str {
-        &self.0.ip
-    }
-
-    /// The client's User-Agent; empty for builds and background actions.
-    async fn user_agent(&self) -> &str {
-        &self.0.user_agent
-    }
-
-    /// Kind of resource acted on, as Coder names it: `workspace`, `workspace_build`,
-    /// `template`, `user`, `api_key`, `organization`, ... Newer Coder versions add values;
-    /// they are passed through unchanged.
-    async fn resource_type(&self) -> &str {
-        &self.0.resource_type
-    }
-
-    /// UUID of the resource; for `api_key` logins and `git_ssh_key`, the user's UUID.
-    async fn resource_id(&self) -> &str {
-        &self.0.resource_id
-    }
-
-    /// The resource's name (workspace, template, username, ...). Empty for some types, e.g.
-    /// `workspace_build` (see `additionalFields.workspace_name`).
-    async fn resource_target(&self) -> &str {
-        &self.0.resource_target
-    }
-
-    /// The resource's icon; usually empty.
-    async fn resource_icon(&self) -> &str {
-        &self.0.resource_icon
-    }
-
-    /// What was done: `create`, `write`, `delete`, `start`, `stop`, `login`, `logout`,
-    /// `register`, `request_password_reset`, and the deprecated `connect`, `disconnect`,
-    /// `open`, `close`. Newer Coder versions may add values; they are passed through unchanged.
-    async fn action(&self) -> &str {
-        &self.0.action
-    }
-
-    /// Changed fields, sorted by field name; empty when nothing tracked changed.
-    async fn diff(&self) -> Vec<AuditDiffEntry<'_>> {
-        self.0
-            .diff
-            .iter()
-            .map(|(field, change)| AuditDiffEntry { field, change })
-            .collect()
-    }
-
-    /// HTTP status of the audited request (200, 201, 401, ...).
-    async fn status_code(&self) -> i32 {
-        self.0.status_code
-    }
-
-    /// Event-specific JSON exactly as Coder stored it (an object in practice). Workspace
-    /// builds carry `workspace_name`, `build_number`, `build_reason`, `workspace_owner` and
-    /// `workspace_id`.
-    async fn additional_fields(&self) -> Option<RawJson<'_>> {
-        self.0.additional_fields.as_deref().map(RawJson)
-    }
-
-    /// Human-readable template with literal `{user}` and `{target}` placeholders, e.g.
-    /// `{user} started workspace {target}`.
-    async fn description(&self) -> &str {
-        &self.0.description
-    }
-
-    /// Relative path of the resource in Coder's web UI; empty when there is none or the
-    /// resource is deleted.
-    async fn resource_link(&self) -> &str {
-        &self.0.resource_link
-    }
-
-    /// Whether the resource has been deleted since.
-    async fn is_deleted(&self) -> bool {
-        self.0.is_deleted
-    }
-
-    /// Organisation UUID; the zero UUID for site-wide events.
-    async fn organization_id(&self) -> &str {
-        &self.0.organization_id
-    }
-
-    /// The organisation; null for site-wide events.
-    async fn organization(&self) -> Option<Organization<'_>> {
-        self.0.organization.as_ref().map(Organization)
-    }
-
-    /// The acting user; null when the user no longer exists or the actor was the system.
-    async fn user(&self) -> Option<User<'_>> {
-        self.0.user.as_ref().map(User)
+    async fn resolve(
+        &self,
+        _ctx: &ContextSelectionSet<'_>,
+        _field: &Positioned<Field>,
+    ) -> ServerResult<Value> {
+        let mut object = async_graphql::indexmap::IndexMap::with_capacity(self.0.len());
+        for (key, value) in self.0 {
+            // The text was validated when the page was read.
+            let value = serde_json::from_str(value.get()).unwrap_or(Value::Null);
+            object.insert(async_graphql::Name::new(key), value);
+        }
+        Ok(Value::Object(object))
     }
 }
 
-pub(crate) struct AuditDiffEntry<'a> {
-    field: &'a str,
-    change: &'a model::DiffField,
+/// The GraphQL type of each kind of field.
+macro_rules! graphql_type {
+    (Str) => { &str };
+    (Key) => { &str };
+    (Time) => { model::Timestamp };
+    (OptTime) => { Option<model::Timestamp> };
+    (Int) => { i32 };
+    (Bool) => { bool };
+    (OptBool) => { Option<bool> };
+    (Json) => { Option<RawJson<'_>> };
+    (Strs) => { Vec<&str> };
+    (Diff) => { Vec<AuditDiffEntry<'_>> };
+    (Organization) => { Option<MinimalOrganization<'_>> };
+    (User) => { Option<User<'_>> };
+    (Roles) => { Vec<SlimRole<'_>> };
 }
 
-/// The old and new value of one changed field.
-#[Object]
-impl AuditDiffEntry<'_> {
-    /// The changed column, e.g. `ttl`, `name`, `hashed_password`.
-    async fn field(&self) -> &str {
-        self.field
-    }
-
-    /// Value before the change; null when it was null. Any JSON type.
-    async fn old(&self) -> Option<RawJson<'_>> {
-        self.change.old.as_deref().map(RawJson)
-    }
-
-    /// Value after the change; null when it is null. Any JSON type.
-    async fn new(&self) -> Option<RawJson<'_>> {
-        self.change.new.as_deref().map(RawJson)
-    }
-
-    /// True for secret fields, whose values Coder blanks or omits.
-    async fn secret(&self) -> bool {
-        self.change.secret
-    }
+/// A field's value as its GraphQL type.
+macro_rules! graphql_value {
+    ($value:expr, Str) => {
+        &$value
+    };
+    ($value:expr, Key) => {
+        &$value
+    };
+    ($value:expr, Json) => {
+        $value.as_deref().map(RawJson)
+    };
+    ($value:expr, Strs) => {
+        $value.iter().map(AsRef::as_ref).collect()
+    };
+    ($value:expr, Diff) => {
+        $value.iter().map(AuditDiffEntry).collect()
+    };
+    ($value:expr, Organization) => {
+        $value.as_ref().map(MinimalOrganization)
+    };
+    ($value:expr, User) => {
+        $value.as_ref().map(User)
+    };
+    ($value:expr, Roles) => {
+        $value.iter().map(SlimRole).collect()
+    };
+    ($value:expr, $kind:ident) => {
+        $value
+    };
 }
 
-pub(crate) struct Organization<'a>(&'a model::MinimalOrganization);
+/// The object types of the row schema, each borrowing its owned view; the field names are
+/// the schema's keys, which async-graphql writes in camel case (a test holds them to the
+/// table's GraphQL names).
+macro_rules! objects {
+    ($(
+        $(#[doc = $doc:literal])*
+        $view:ident $graphql:ident $proto:ident $(extra $extra:literal)? {
+            $(
+                $(#[doc = $field_doc:literal])*
+                $key:ident $name:literal $number:literal $kind:ident $presence:ident;
+            )*
+        }
+    )*) => {$(
+        pub(crate) struct $graphql<'a>(&'a model::$view<'static>);
 
-/// The organisation an event belongs to.
-#[Object(name = "MinimalOrganization")]
-impl Organization<'_> {
-    /// Organisation UUID.
-    async fn id(&self) -> &str {
-        &self.0.id
-    }
-
-    /// Unique name, as used by the `organization:` search key; empty if the organisation is
-    /// gone.
-    async fn name(&self) -> &str {
-        &self.0.name
-    }
-
-    /// Display name; empty if the organisation is gone.
-    async fn display_name(&self) -> &str {
-        &self.0.display_name
-    }
-
-    /// Icon path, e.g. `/emojis/1f957.png`; may be empty.
-    async fn icon(&self) -> &str {
-        &self.0.icon
-    }
+        $(#[doc = $doc])*
+        #[Object]
+        #[allow(
+            clippy::wrong_self_convention,
+            clippy::new_ret_no_self,
+            reason = "the fields are Coder's keys, a diff entry's `new` among them"
+        )]
+        impl $graphql<'_> {
+            $(
+                $(#[doc = $field_doc])*
+                async fn $key(&self) -> graphql_type!($kind) {
+                    graphql_value!(self.0.$key, $kind)
+                }
+            )*
+            $(
+                /// Keys Coder sent that this version of the gateway does not model, with their
+                /// values exactly as sent; null when there are none. Newer Coder versions add
+                /// keys: they arrive here until the gateway names them.
+                async fn extra_fields(&self) -> Option<ExtraJson<'_>> {
+                    let _: u32 = $extra;
+                    (!self.0.extra.is_empty()).then_some(ExtraJson(&self.0.extra))
+                }
+            )?
+        }
+    )*};
 }
 
-pub(crate) struct User<'a>(&'a model::User);
+model::audit_schema!(objects);
 
-/// The user who performed an action.
-#[Object]
-impl User<'_> {
-    /// User UUID.
-    async fn id(&self) -> &str {
-        &self.0.id
+#[cfg(test)]
+mod tests {
+    use crate::model::{AuditLogView, DiffView, FieldMeta, OrganizationView, RoleView, UserView};
+
+    /// The fields of `type <name> { ... }` in the SDL, in order.
+    fn sdl_fields(sdl: &str, name: &str) -> Vec<String> {
+        let start = sdl
+            .find(&format!("\ntype {name} {{"))
+            .expect("type in the SDL");
+        let block = &sdl[start..];
+        let block = &block[..block.find("\n}").expect("end of type")];
+        let mut in_doc = false;
+        let mut fields = Vec::new();
+        for line in block.lines().filter_map(|line| line.strip_prefix('\t')) {
+            if line == "\"\"\"" {
+                in_doc = !in_doc;
+            } else if !in_doc && let Some(name) = line.split([':', '(']).next() {
+                fields.push(name.to_owned());
+            }
+        }
+        fields
     }
 
-    /// Username.
-    async fn username(&self) -> &str {
-        &self.0.username
-    }
-
-    /// Full name; may be empty.
-    async fn name(&self) -> &str {
-        &self.0.name
-    }
-
-    /// E-mail address.
-    async fn email(&self) -> &str {
-        &self.0.email
-    }
-
-    /// Avatar URL; may be empty.
-    async fn avatar_url(&self) -> &str {
-        &self.0.avatar_url
-    }
-
-    /// When the account was created.
-    async fn created_at(&self) -> model::Timestamp {
-        self.0.created_at
-    }
-
-    /// When the account was last updated; null when Coder does not send it (older servers).
-    async fn updated_at(&self) -> Option<model::Timestamp> {
-        self.0.updated_at
-    }
-
-    /// When the user was last seen; `0001-01-01T00:00:00Z` if never, null when Coder does
-    /// not send it.
-    async fn last_seen_at(&self) -> Option<model::Timestamp> {
-        self.0.last_seen_at
-    }
-
-    /// Account status: `active`, `dormant` or `suspended`.
-    async fn status(&self) -> &str {
-        &self.0.status
-    }
-
-    /// How the user signs in: `password`, `github`, `oidc`, `token`, `none`, or empty when
-    /// unknown.
-    async fn login_type(&self) -> &str {
-        &self.0.login_type
-    }
-
-    /// Deprecated UI theme; usually empty.
-    async fn theme_preference(&self) -> &str {
-        &self.0.theme_preference
-    }
-
-    /// Organisation UUIDs; always empty in audit rows.
-    async fn organization_ids(&self) -> Vec<&str> {
-        self.0.organization_ids.iter().map(AsRef::as_ref).collect()
-    }
-
-    /// Site-wide roles.
-    async fn roles(&self) -> Vec<Role<'_>> {
-        self.0.roles.iter().map(Role).collect()
-    }
-}
-
-pub(crate) struct Role<'a>(&'a model::SlimRole);
-
-/// A role held by a user.
-#[Object(name = "SlimRole")]
-impl Role<'_> {
-    /// Role name, e.g. `owner`.
-    async fn name(&self) -> &str {
-        &self.0.name
-    }
-
-    /// Built-in display name, e.g. `Owner`; empty for unknown roles.
-    async fn display_name(&self) -> &str {
-        &self.0.display_name
-    }
-
-    /// Organisation UUID for organisation roles; empty for site-wide roles.
-    async fn organization_id(&self) -> &str {
-        &self.0.organization_id
+    #[test]
+    fn graphql_field_names_are_the_tables() {
+        let sdl = crate::graphql::schema_builder().finish().sdl();
+        let table: [(&str, &[FieldMeta], bool); 5] = [
+            ("AuditLog", AuditLogView::FIELDS, true),
+            ("AuditDiffEntry", DiffView::FIELDS, false),
+            ("MinimalOrganization", OrganizationView::FIELDS, false),
+            ("User", UserView::FIELDS, true),
+            ("SlimRole", RoleView::FIELDS, false),
+        ];
+        for (name, fields, extra) in table {
+            let mut expected: Vec<String> = fields.iter().map(|f| f.graphql.to_owned()).collect();
+            if extra {
+                expected.push("extraFields".to_owned());
+            }
+            assert_eq!(sdl_fields(&sdl, name), expected, "{name}");
+        }
     }
 }

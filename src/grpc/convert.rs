@@ -110,9 +110,9 @@ pub(super) fn audit_log(log: model::AuditLog) -> pb::AuditLog {
         diff: log
             .diff
             .into_iter()
-            .map(|(field, change)| {
+            .map(|change| {
                 (
-                    field.into_owned(),
+                    change.field.into_owned(),
                     pb::AuditDiffField {
                         old: change.old.as_deref().map(json),
                         new: change.new.as_deref().map(json),
@@ -150,7 +150,9 @@ fn user(user: model::User) -> pb::User {
         status: user.status.into_owned(),
         login_type: user.login_type.into_owned(),
         theme_preference: user.theme_preference.into_owned(),
-        organization_ids: (user.organization_ids.into_iter()).map(Cow::into_owned).collect(),
+        organization_ids: (user.organization_ids.into_iter())
+            .map(Cow::into_owned)
+            .collect(),
         roles: user
             .roles
             .into_iter()

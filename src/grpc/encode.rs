@@ -62,7 +62,7 @@ impl Values {
             diff: log
                 .diff
                 .iter()
-                .map(|(_, change)| (json(change.old.as_deref()), json(change.new.as_deref())))
+                .map(|change| (json(change.old.as_deref()), json(change.new.as_deref())))
                 .collect(),
         }
     }
@@ -87,8 +87,8 @@ fn audit_log_len(log: &AuditLogView<'_>, values: &Values) -> usize {
             .diff
             .iter()
             .zip(&values.diff)
-            .map(|((field, change), sides)| {
-                message_len(11, diff_entry_len(field, change.secret, sides))
+            .map(|(change, sides)| {
+                message_len(11, diff_entry_len(&change.field, change.secret, sides))
             })
             .sum::<usize>()
         + int64_len(12, i64::from(log.status_code))
@@ -120,7 +120,8 @@ fn audit_log(out: &mut Vec<u8>, log: &AuditLogView<'_>, values: &Values) {
     string(out, 8, &log.resource_target);
     string(out, 9, &log.resource_icon);
     string(out, 10, &log.action);
-    for ((field, change), sides) in log.diff.iter().zip(&values.diff) {
+    for (change, sides) in log.diff.iter().zip(&values.diff) {
+        let field = &change.field;
         let len = diff_entry_len(field, change.secret, sides);
         message(out, 11, len, |out| {
             // A map entry: the key (field 1), the AuditDiffField (field 2).

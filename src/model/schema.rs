@@ -9,6 +9,9 @@
 //! out in every case they are used in, because `macro_rules!` cannot change an identifier's
 //! case; a test holds the protobuf names and numbers to the descriptor `build.rs` compiles.
 //!
+//! Kinds are the field's shape (`Str`, `Time`, `Json`, ...); `Key` is the key of the object
+//! in its parent's map (a diff entry's field name), which no protobuf field number holds (0).
+//!
 //! Presence: `required` (a row without it is refused), `sent` (always sent, never null; read
 //! as empty if a server leaves it out anyway), `omittable` (some servers leave it out),
 //! `nullable` (always sent, may be `null`), `optional` (may be left out or `null`).
@@ -75,6 +78,9 @@ macro_rules! audit_schema {
 
             /// The old and new value of one changed field.
             DiffView AuditDiffEntry AuditDiffField {
+                /// The changed column, e.g. `ttl`, `name`, `hashed_password`: the entry's key
+                /// in Coder's `diff` object (and in the protobuf map).
+                field "field" 0 Key sent;
                 /// Value before the change; null when it was null. Any JSON type.
                 old "old" 1 Json optional;
                 /// Value after the change; null when it is null. Any JSON type.

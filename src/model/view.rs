@@ -54,6 +54,7 @@ pub type Extra<'a> = Vec<(Cow<'a, str>, Cow<'a, RawValue>)>;
 /// What each kind of field is in the view.
 macro_rules! view_type {
     ($a:lifetime, Str) => { Cow<$a, str> };
+    ($a:lifetime, Key) => { Cow<$a, str> };
     ($a:lifetime, Time) => { Timestamp };
     ($a:lifetime, OptTime) => { Option<Timestamp> };
     ($a:lifetime, Int) => { i32 };
@@ -61,7 +62,7 @@ macro_rules! view_type {
     ($a:lifetime, OptBool) => { Option<bool> };
     ($a:lifetime, Json) => { Option<Cow<$a, RawValue>> };
     ($a:lifetime, Strs) => { Vec<Cow<$a, str>> };
-    ($a:lifetime, Diff) => { Vec<(Cow<$a, str>, DiffView<$a>)> };
+    ($a:lifetime, Diff) => { Vec<DiffView<$a>> };
     ($a:lifetime, Organization) => { Option<OrganizationView<$a>> };
     ($a:lifetime, User) => { Option<UserView<$a>> };
     ($a:lifetime, Roles) => { Vec<RoleView<$a>> };
@@ -71,6 +72,7 @@ macro_rules! view_type {
 /// (Go encodes a nil slice as `null`).
 macro_rules! read_value {
     ($map:ident, $de:lifetime, Str) => { $map.next_value::<Text<$de>>()?.0 };
+    ($map:ident, $de:lifetime, Key) => { $map.next_value::<Text<$de>>()?.0 };
     ($map:ident, $de:lifetime, Json) => {
         $map.next_value::<Option<&$de RawValue>>()?.map(Cow::Borrowed)
     };
@@ -87,20 +89,36 @@ macro_rules! read_value {
 
 /// A read value made owned.
 macro_rules! owned_value {
-    ($value:expr, Str) => { Cow::Owned($value.into_owned()) };
-    ($value:expr, Json) => { $value.map(|json| Cow::Owned(json.into_owned())) };
-    ($value:expr, Strs) => {
-        $value.into_iter().map(|s| Cow::Owned(s.into_owned())).collect()
+    ($value:expr, Str) => {
+        Cow::Owned($value.into_owned())
     };
-    ($value:expr, Diff) => {
-        ($value.into_iter())
-            .map(|(field, change)| (Cow::Owned(field.into_owned()), change.into_owned()))
+    ($value:expr, Key) => {
+        Cow::Owned($value.into_owned())
+    };
+    ($value:expr, Json) => {
+        $value.map(|json| Cow::Owned(json.into_owned()))
+    };
+    ($value:expr, Strs) => {
+        $value
+            .into_iter()
+            .map(|s| Cow::Owned(s.into_owned()))
             .collect()
     };
-    ($value:expr, Organization) => { $value.map(OrganizationView::into_owned) };
-    ($value:expr, User) => { $value.map(UserView::into_owned) };
-    ($value:expr, Roles) => { $value.into_iter().map(RoleView::into_owned).collect() };
-    ($value:expr, $kind:ident) => { $value };
+    ($value:expr, Diff) => {
+        $value.into_iter().map(DiffView::into_owned).collect()
+    };
+    ($value:expr, Organization) => {
+        $value.map(OrganizationView::into_owned)
+    };
+    ($value:expr, User) => {
+        $value.map(UserView::into_owned)
+    };
+    ($value:expr, Roles) => {
+        $value.into_iter().map(RoleView::into_owned).collect()
+    };
+    ($value:expr, $kind:ident) => {
+        $value
+    };
 }
 
 /// A field's value once the object is read: a required key must have been there.
@@ -108,7 +126,9 @@ macro_rules! present {
     ($slot:ident, $key:ident, required) => {
         $slot.ok_or_else(|| de::Error::missing_field(stringify!($key)))?
     };
-    ($slot:ident, $key:ident, $presence:ident) => { $slot.unwrap_or_default() };
+    ($slot:ident, $key:ident, $presence:ident) => {
+        $slot.unwrap_or_default()
+    };
 }
 
 /// The view of each object of the table.
@@ -231,8 +251,9 @@ fn object_rows<'de, D: Deserializer<'de>>(
 }
 
 /// `diff` in field-name order, as a sorted map would hold it: every caller sees the same
-/// order, and a name Coder repeated keeps its last value. `null` is no changes.
-struct SortedDiff<'a>(Vec<(Cow<'a, str>, DiffView<'a>)>);
+/// order, and a name Coder repeated keeps its last value. `null` is no changes. Each entry's
+/// `field` is its key.
+struct SortedDiff<'a>(Vec<DiffView<'a>>);
 
 impl<'de> Deserialize<'de> for SortedDiff<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -251,14 +272,17 @@ impl<'de> Deserialize<'de> for SortedDiff<'de> {
 
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
                 let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(0));
-                while let Some((Text(field), change)) = map.next_entry::<Text<'de>, DiffView<'de>>()? {
-                    entries.push((field, change));
+                while let Some((Text(field), mut change)) =
+                    map.next_entry::<Text<'de>, DiffView<'de>>()?
+                {
+                    change.field = field;
+                    entries.push(change);
                 }
                 // Stable, so repeats of a name stay in Coder's order; reversed, so the last
                 // one is kept.
-                entries.sort_by(|a, b| a.0.cmp(&b.0));
+                entries.sort_by(|a, b| a.field.cmp(&b.field));
                 entries.reverse();
-                entries.dedup_by(|later, kept| later.0 == kept.0);
+                entries.dedup_by(|later, kept| later.field == kept.field);
                 entries.reverse();
                 Ok(SortedDiff(entries))
             }

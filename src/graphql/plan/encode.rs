@@ -44,8 +44,10 @@ fn audit_log(out: &mut Vec<u8>, field: &Resolved, log: &AuditLogView<'_>) {
         Field::ResourceTarget => string(out, &log.resource_target),
         Field::ResourceIcon => string(out, &log.resource_icon),
         Field::Action => string(out, &log.action),
-        Field::Diff => list(out, &log.diff, |out, (name, change)| {
-            object(out, &field.children, |out, f| diff(out, f, name, change));
+        Field::Diff => list(out, &log.diff, |out, change| {
+            object(out, &field.children, |out, f| {
+                diff(out, f, &change.field, change);
+            });
         }),
         Field::StatusCode => number(out, log.status_code),
         Field::AdditionalFields => json(out, log.additional_fields.as_deref()),
