@@ -20,67 +20,8 @@ use async_graphql_value::Value;
 
 use super::{
     resolve::{self, Selection as ResolvedSelection},
-    tree::{Conditions, Field, FieldNode, Flag, Node, NodeKind, Parent},
+    tree::{Conditions, FieldNode, Flag, Node, NodeKind, Parent},
 };
-
-/// The field `name` of `parent`, and the object type it selects into, if any.
-fn field(parent: Parent, name: &str) -> Option<(Field, Option<Parent>)> {
-    use Field as F;
-    if name == "__typename" {
-        return Some((F::Typename, None));
-    }
-    let (field, child) = match (parent, name) {
-        (Parent::Query, "auditLogs") => (F::AuditLogs, Some(Parent::Page)),
-        (Parent::Page, "auditLogs") => (F::Rows, Some(Parent::Log)),
-        (Parent::Page, "count") => (F::Count, None),
-        (Parent::Page, "countCap") => (F::CountCap, None),
-        (Parent::Log, "id") => (F::Id, None),
-        (Parent::Log, "requestId") => (F::RequestId, None),
-        (Parent::Log, "time") => (F::Time, None),
-        (Parent::Log, "ip") => (F::Ip, None),
-        (Parent::Log, "userAgent") => (F::UserAgent, None),
-        (Parent::Log, "resourceType") => (F::ResourceType, None),
-        (Parent::Log, "resourceId") => (F::ResourceId, None),
-        (Parent::Log, "resourceTarget") => (F::ResourceTarget, None),
-        (Parent::Log, "resourceIcon") => (F::ResourceIcon, None),
-        (Parent::Log, "action") => (F::Action, None),
-        (Parent::Log, "diff") => (F::Diff, Some(Parent::Diff)),
-        (Parent::Log, "statusCode") => (F::StatusCode, None),
-        (Parent::Log, "additionalFields") => (F::AdditionalFields, None),
-        (Parent::Log, "description") => (F::Description, None),
-        (Parent::Log, "resourceLink") => (F::ResourceLink, None),
-        (Parent::Log, "isDeleted") => (F::IsDeleted, None),
-        (Parent::Log, "organizationId") => (F::OrganizationId, None),
-        (Parent::Log, "organization") => (F::Organization, Some(Parent::Organization)),
-        (Parent::Log, "user") => (F::User, Some(Parent::User)),
-        (Parent::Diff, "field") => (F::Changed, None),
-        (Parent::Diff, "old") => (F::Old, None),
-        (Parent::Diff, "new") => (F::New, None),
-        (Parent::Diff, "secret") => (F::Secret, None),
-        (Parent::Organization, "id") => (F::OrgId, None),
-        (Parent::Organization, "name") => (F::OrgName, None),
-        (Parent::Organization, "displayName") => (F::OrgDisplayName, None),
-        (Parent::Organization, "icon") => (F::OrgIcon, None),
-        (Parent::User, "id") => (F::UserId, None),
-        (Parent::User, "username") => (F::Username, None),
-        (Parent::User, "name") => (F::UserName, None),
-        (Parent::User, "email") => (F::Email, None),
-        (Parent::User, "avatarUrl") => (F::AvatarUrl, None),
-        (Parent::User, "createdAt") => (F::CreatedAt, None),
-        (Parent::User, "updatedAt") => (F::UpdatedAt, None),
-        (Parent::User, "lastSeenAt") => (F::LastSeenAt, None),
-        (Parent::User, "status") => (F::Status, None),
-        (Parent::User, "loginType") => (F::LoginType, None),
-        (Parent::User, "themePreference") => (F::ThemePreference, None),
-        (Parent::User, "organizationIds") => (F::OrganizationIds, None),
-        (Parent::User, "roles") => (F::Roles, Some(Parent::Role)),
-        (Parent::Role, "name") => (F::RoleName, None),
-        (Parent::Role, "displayName") => (F::RoleDisplayName, None),
-        (Parent::Role, "organizationId") => (F::RoleOrganizationId, None),
-        _ => return None,
-    };
-    Some((field, child))
-}
 
 /// A declared variable, as the plan checks the values it is given.
 #[derive(Debug)]
@@ -263,7 +204,7 @@ impl Compiler<'_> {
         let kind = match selection {
             Selection::Field(positioned) => {
                 let field = &positioned.node;
-                let (id, child) = self::field(parent, &field.name.node)?;
+                let (id, child) = parent.field(&field.name.node)?;
                 self.fields += 1;
                 let children = match child {
                     Some(child) => self.selection_set(&field.selection_set.node, child)?,

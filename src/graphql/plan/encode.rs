@@ -14,14 +14,14 @@ use super::{
     tree::Field,
 };
 use crate::model::{
-    AuditLogView, DiffView, OrganizationView, PageView, RoleView, Timestamp, UserView,
+    AuditLogView, DiffView, Extra, OrganizationView, PageView, RoleView, Timestamp, UserView,
 };
 
 /// Writes `page` as the selection asks.
 pub(super) fn page(out: &mut Vec<u8>, selection: &Selection, page: &PageView<'_>) {
     object(out, selection, |out, field| match field.field {
         Field::Rows => list(out, &page.audit_logs, |out, log| {
-            object(out, &field.children, |out, f| audit_log(out, f, log));
+            object(out, &field.children, |out, f| log.write(out, f));
         }),
         Field::Count => number(out, page.count),
         Field::CountCap => match page.count_cap {
@@ -32,88 +32,127 @@ pub(super) fn page(out: &mut Vec<u8>, selection: &Selection, page: &PageView<'_>
     });
 }
 
-fn audit_log(out: &mut Vec<u8>, field: &Resolved, log: &AuditLogView<'_>) {
-    match field.field {
-        Field::Id => string(out, &log.id),
-        Field::RequestId => string(out, &log.request_id),
-        Field::Time => timestamp(out, log.time),
-        Field::Ip => string(out, &log.ip),
-        Field::UserAgent => string(out, &log.user_agent),
-        Field::ResourceType => string(out, &log.resource_type),
-        Field::ResourceId => string(out, &log.resource_id),
-        Field::ResourceTarget => string(out, &log.resource_target),
-        Field::ResourceIcon => string(out, &log.resource_icon),
-        Field::Action => string(out, &log.action),
-        Field::Diff => list(out, &log.diff, |out, change| {
-            object(out, &field.children, |out, f| {
-                diff(out, f, &change.field, change);
-            });
-        }),
-        Field::StatusCode => number(out, log.status_code),
-        Field::AdditionalFields => json(out, log.additional_fields.as_deref()),
-        Field::Description => string(out, &log.description),
-        Field::ResourceLink => string(out, &log.resource_link),
-        Field::IsDeleted => boolean(out, log.is_deleted),
-        Field::OrganizationId => string(out, &log.organization_id),
-        Field::Organization => match &log.organization {
-            Some(org) => object(out, &field.children, |out, f| organization(out, f, org)),
+/// An object of the row, written field by field as a selection asks.
+trait Write {
+    fn write(&self, out: &mut Vec<u8>, field: &Resolved);
+}
+
+/// Writes a field's value of its kind; objects write their selected fields.
+macro_rules! write_value {
+    ($out:ident, $field:ident, $value:expr, Str) => {
+        string($out, &$value)
+    };
+    ($out:ident, $field:ident, $value:expr, Key) => {
+        string($out, &$value)
+    };
+    ($out:ident, $field:ident, $value:expr, Time) => {
+        timestamp($out, $value)
+    };
+    ($out:ident, $field:ident, $value:expr, OptTime) => {
+        optional($out, $value, timestamp)
+    };
+    ($out:ident, $field:ident, $value:expr, Int) => {
+        number($out, $value)
+    };
+    ($out:ident, $field:ident, $value:expr, Bool) => {
+        boolean($out, $value)
+    };
+    ($out:ident, $field:ident, $value:expr, OptBool) => {
+        optional($out, $value, boolean)
+    };
+    ($out:ident, $field:ident, $value:expr, Json) => {
+        json($out, $value.as_deref())
+    };
+    ($out:ident, $field:ident, $value:expr, Strs) => {
+        list($out, &$value, |out, s| string(out, s))
+    };
+    ($out:ident, $field:ident, $value:expr, $kind:ident) => {
+        children($out, $field, &$value)
+    };
+}
+
+/// The row's objects, each written as the row schema says.
+macro_rules! writers {
+    ($(
+        $(#[doc = $doc:literal])*
+        $view:ident $graphql:ident $proto:ident $(extra $extra:literal)? {
+            $(
+                $(#[doc = $field_doc:literal])*
+                $key:ident $name:literal $number:literal $kind:ident $presence:ident;
+            )*
+        }
+    )*) => {$(
+        impl Write for $view<'_> {
+            fn write(&self, out: &mut Vec<u8>, field: &Resolved) {
+                match field.field {
+                    Field::Schema(index) => {
+                        let mut i = 0;
+                        $(
+                            if index == i {
+                                return write_value!(out, field, self.$key, $kind);
+                            }
+                            i += 1;
+                        )*
+                        let _ = i;
+                    }
+                    Field::Extra => return extra(out, &self.extra),
+                    _ => {}
+                }
+                typename(out, field);
+            }
+        }
+    )*};
+}
+
+crate::model::audit_schema!(writers);
+
+/// The selected fields of the objects a field holds: one, none (`null`) or a list.
+trait Children {
+    fn write(&self, out: &mut Vec<u8>, field: &Resolved);
+}
+
+impl<T: Write> Children for Option<T> {
+    fn write(&self, out: &mut Vec<u8>, field: &Resolved) {
+        match self {
+            Some(value) => object(out, &field.children, |out, f| value.write(out, f)),
             None => null(out),
-        },
-        Field::User => match &log.user {
-            Some(user) => object(out, &field.children, |out, f| self::user(out, f, user)),
-            None => null(out),
-        },
-        _ => typename(out, field),
+        }
     }
 }
 
-fn diff(out: &mut Vec<u8>, field: &Resolved, name: &str, change: &DiffView<'_>) {
-    match field.field {
-        Field::Changed => string(out, name),
-        Field::Old => json(out, change.old.as_deref()),
-        Field::New => json(out, change.new.as_deref()),
-        Field::Secret => boolean(out, change.secret),
-        _ => typename(out, field),
+impl<T: Write> Children for Vec<T> {
+    fn write(&self, out: &mut Vec<u8>, field: &Resolved) {
+        list(out, self, |out, value| {
+            object(out, &field.children, |out, f| value.write(out, f));
+        });
     }
 }
 
-fn organization(out: &mut Vec<u8>, field: &Resolved, org: &OrganizationView<'_>) {
-    match field.field {
-        Field::OrgId => string(out, &org.id),
-        Field::OrgName => string(out, &org.name),
-        Field::OrgDisplayName => string(out, &org.display_name),
-        Field::OrgIcon => string(out, &org.icon),
-        _ => typename(out, field),
-    }
+fn children(out: &mut Vec<u8>, field: &Resolved, value: &impl Children) {
+    value.write(out, field);
 }
 
-fn user(out: &mut Vec<u8>, field: &Resolved, user: &UserView<'_>) {
-    match field.field {
-        Field::UserId => string(out, &user.id),
-        Field::Username => string(out, &user.username),
-        Field::UserName => string(out, &user.name),
-        Field::Email => string(out, &user.email),
-        Field::AvatarUrl => string(out, &user.avatar_url),
-        Field::CreatedAt => timestamp(out, user.created_at),
-        Field::UpdatedAt => optional_timestamp(out, user.updated_at),
-        Field::LastSeenAt => optional_timestamp(out, user.last_seen_at),
-        Field::Status => string(out, &user.status),
-        Field::LoginType => string(out, &user.login_type),
-        Field::ThemePreference => string(out, &user.theme_preference),
-        Field::OrganizationIds => list(out, &user.organization_ids, |out, id| string(out, id)),
-        Field::Roles => list(out, &user.roles, |out, r| {
-            object(out, &field.children, |out, f| role(out, f, r));
-        }),
-        _ => typename(out, field),
+/// Keys the schema does not name, as one object of Coder's values; `null` without any.
+fn extra(out: &mut Vec<u8>, extra: &Extra<'_>) {
+    if extra.is_empty() {
+        return null(out);
     }
+    out.push(b'{');
+    for (i, (key, value)) in extra.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        string(out, key);
+        out.push(b':');
+        out.extend_from_slice(value.get().as_bytes());
+    }
+    out.push(b'}');
 }
 
-fn role(out: &mut Vec<u8>, field: &Resolved, role: &RoleView<'_>) {
-    match field.field {
-        Field::RoleName => string(out, &role.name),
-        Field::RoleDisplayName => string(out, &role.display_name),
-        Field::RoleOrganizationId => string(out, &role.organization_id),
-        _ => typename(out, field),
+fn optional<T>(out: &mut Vec<u8>, value: Option<T>, write: fn(&mut Vec<u8>, T)) {
+    match value {
+        Some(value) => write(out, value),
+        None => null(out),
     }
 }
 
@@ -171,13 +210,6 @@ fn number(out: &mut Vec<u8>, value: impl std::fmt::Display) {
 fn timestamp(out: &mut Vec<u8>, value: Timestamp) {
     // RFC 3339 text: digits, `-`, `:`, `.`, `T`, `Z`; nothing to escape.
     let _ = write!(out, "\"{value}\"");
-}
-
-fn optional_timestamp(out: &mut Vec<u8>, value: Option<Timestamp>) {
-    match value {
-        Some(value) => timestamp(out, value),
-        None => null(out),
-    }
 }
 
 /// Coder's JSON text, validated when the page was read: written as it came.

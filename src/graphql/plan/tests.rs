@@ -77,6 +77,7 @@ impl Ty {
                 ("organizationId", None),
                 ("organization", Some(Self::Org)),
                 ("user", Some(Self::User)),
+                ("extraFields", None),
                 ("__typename", None),
             ],
             Self::Diff => &[
@@ -107,6 +108,9 @@ impl Ty {
                 ("themePreference", None),
                 ("organizationIds", None),
                 ("roles", Some(Self::Role)),
+                ("hasAiSeat", None),
+                ("isServiceAccount", None),
+                ("extraFields", None),
                 ("__typename", None),
             ],
             Self::Role => &[
@@ -638,6 +642,75 @@ fn root_keys(case: &Case, data: &Value) -> Vec<String> {
     keys
 }
 
+/// The demo as a Coder newer than the gateway answers: rows and users carry keys the row
+/// schema does not name, of every JSON kind, and some users say they are service accounts.
+async fn newer_coder(demo: std::net::SocketAddr) -> std::io::Result<std::net::SocketAddr> {
+    use axum::{extract::Request, http::header, response::IntoResponse};
+
+    fn newer(row: &mut Value, i: usize) {
+        let Some(row) = row.as_object_mut() else {
+            return;
+        };
+        if !i.is_multiple_of(3) {
+            row.insert(
+                "on_behalf_of".into(),
+                serde_json::json!({"id": "x", "n": [1, 2.5, null]}),
+            );
+            row.insert("newer_null".into(), Value::Null);
+            row.insert("newer_text".into(), Value::from("caf\u{e9} \"q\""));
+        }
+        if let Some(user) = row.get_mut("user").and_then(Value::as_object_mut) {
+            if i.is_multiple_of(2) {
+                user.insert(
+                    "is_service_account".into(),
+                    Value::Bool(i.is_multiple_of(4)),
+                );
+                user.insert("newer_flag".into(), Value::Bool(true));
+                user.insert("newer_number".into(), Value::from(-7));
+                user.insert("newer_list".into(), serde_json::json!(["a", {"b": false}]));
+            } else {
+                user.remove("has_ai_seat");
+            }
+        }
+    }
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::new();
+    let app = axum::Router::new().fallback(move |request: Request| {
+        let http = http.clone();
+        async move {
+            let url = format!("http://{demo}{}", request.uri());
+            let mut upstream = http.get(url);
+            for (name, value) in request.headers() {
+                if name != header::HOST {
+                    upstream = upstream.header(name, value);
+                }
+            }
+            let Ok(answer) = upstream.send().await else {
+                return axum::http::StatusCode::BAD_GATEWAY.into_response();
+            };
+            let status = answer.status();
+            let body = answer.bytes().await.unwrap_or_default();
+            let mut page: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            if let Some(rows) = page.get_mut("audit_logs").and_then(Value::as_array_mut) {
+                for (i, row) in rows.iter_mut().enumerate() {
+                    newer(row, i);
+                }
+            }
+            (
+                status,
+                [(header::CONTENT_TYPE, "application/json")],
+                page.to_string(),
+            )
+                .into_response()
+        }
+    });
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok(addr)
+}
+
 struct Harness {
     runtime: tokio::runtime::Runtime,
     audit: AuditLogs,
@@ -650,7 +723,7 @@ fn harness() -> &'static Harness {
     HARNESS.get_or_init(|| {
         let runtime = tokio::runtime::Runtime::new().expect("runtime");
         let addr = runtime
-            .block_on(demo::spawn(DemoConfig::default()))
+            .block_on(async { newer_coder(demo::spawn(DemoConfig::default()).await?).await })
             .expect("the demo Coder starts");
         let url = url::Url::parse(&format!("http://{addr}")).expect("URL");
         let client = CoderClient::new(
@@ -794,6 +867,54 @@ proptest! {
     fn plans_answer_as_async_graphql_does(case in case()) {
         run(&case);
     }
+}
+
+#[test]
+fn keys_newer_than_the_gateway_reach_plans_and_async_graphql_alike() {
+    let harness = harness();
+    let document = "{ auditLogs(limit: 6) { auditLogs { id extraFields user { hasAiSeat isServiceAccount extraFields } } } }";
+    let (reference, planned) = harness.runtime.block_on(async {
+        let request = async_graphql::Request::new(document).data(caller(true));
+        let reference = harness.schema.execute(request).await;
+        let key = Key {
+            hash: document_hash(document),
+            operation_name: None,
+        };
+        harness.plans.insert(key.clone(), Arc::from(document));
+        let operation = harness.plans.get(&key).expect("cached");
+        let plan = operation.plan.as_ref().expect("the planner covers it");
+        let planned = plan
+            .execute(
+                &harness.audit,
+                &caller(true),
+                &async_graphql::Variables::default(),
+            )
+            .await
+            .expect("answered");
+        (reference, planned)
+    });
+    let reference = serde_json::to_value(&reference).expect("JSON");
+    let planned: Value = serde_json::from_slice(&planned).expect("JSON");
+    assert_eq!(planned, reference);
+    let rows = planned["data"]["auditLogs"]["auditLogs"]
+        .as_array()
+        .expect("rows");
+    assert_eq!(rows[0]["extraFields"], Value::Null);
+    assert_eq!(
+        rows[1]["extraFields"],
+        serde_json::json!({"on_behalf_of": {"id": "x", "n": [1, 2.5, null]}, "newer_null": null, "newer_text": "caf\u{e9} \"q\""})
+    );
+    let user = rows
+        .iter()
+        .find_map(|row| row["user"].as_object())
+        .expect("a user");
+    assert!(user.contains_key("hasAiSeat") && user.contains_key("isServiceAccount"));
+    assert!(
+        rows.iter()
+            .any(|row| row["user"]["extraFields"]["newer_list"]
+                == serde_json::json!(["a", {"b": false}])),
+        "{rows:?}"
+    );
 }
 
 #[test]

@@ -7,33 +7,90 @@ use std::sync::Arc;
 use async_graphql::{Name, Pos, Positioned};
 use async_graphql_value::Value;
 
-/// The schema's object types, as far as plans go.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Parent {
-    Query,
-    Page,
-    Log,
-    Diff,
-    Organization,
-    User,
-    Role,
+/// The object type a field of this kind selects into, if any.
+macro_rules! child {
+    (Diff) => {
+        Some(Parent::AuditDiffEntry)
+    };
+    (Organization) => {
+        Some(Parent::MinimalOrganization)
+    };
+    (User) => {
+        Some(Parent::User)
+    };
+    (Roles) => {
+        Some(Parent::SlimRole)
+    };
+    ($kind:ident) => {
+        None
+    };
 }
 
-impl Parent {
-    pub(super) fn type_name(self) -> &'static str {
-        match self {
-            Self::Query => "Query",
-            Self::Page => "AuditLogPage",
-            Self::Log => "AuditLog",
-            Self::Diff => "AuditDiffEntry",
-            Self::Organization => "MinimalOrganization",
-            Self::User => "User",
-            Self::Role => "SlimRole",
+/// The schema's object types as far as plans go (the query, the page, and the row's objects
+/// from the row schema), and how each names its fields.
+macro_rules! parents {
+    ($(
+        $(#[doc = $doc:literal])*
+        $view:ident $graphql:ident $proto:ident $(extra $extra:literal)? {
+            $(
+                $(#[doc = $field_doc:literal])*
+                $key:ident $name:literal $number:literal $kind:ident $presence:ident;
+            )*
         }
-    }
+    )*) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub(super) enum Parent {
+            Query,
+            Page,
+            $($graphql,)*
+        }
+
+        impl Parent {
+            pub(super) fn type_name(self) -> &'static str {
+                match self {
+                    Self::Query => "Query",
+                    Self::Page => "AuditLogPage",
+                    $(Self::$graphql => stringify!($graphql),)*
+                }
+            }
+
+            /// The field `name` of this type, and the object type it selects into, if any.
+            pub(super) fn field(self, name: &str) -> Option<(Field, Option<Parent>)> {
+                if name == "__typename" {
+                    return Some((Field::Typename, None));
+                }
+                match (self, name) {
+                    (Self::Query, "auditLogs") => Some((Field::AuditLogs, Some(Self::Page))),
+                    (Self::Page, "auditLogs") => Some((Field::Rows, Some(Self::AuditLog))),
+                    (Self::Page, "count") => Some((Field::Count, None)),
+                    (Self::Page, "countCap") => Some((Field::CountCap, None)),
+                    (Self::Query | Self::Page, _) => None,
+                    $((Self::$graphql, _) => {
+                        let mut index = 0;
+                        $(
+                            if name == $name {
+                                return Some((Field::Schema(index), child!($kind)));
+                            }
+                            index += 1;
+                        )*
+                        let _ = index;
+                        $(
+                            let _: u32 = $extra;
+                            if name == "extraFields" {
+                                return Some((Field::Extra, None));
+                            }
+                        )?
+                        None
+                    })*
+                }
+            }
+        }
+    };
 }
 
-/// Every field a plan can write, named once; the encoder matches on these.
+crate::model::audit_schema!(parents);
+
+/// Every field a plan can write; the encoder matches on these.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Field {
     Typename,
@@ -41,49 +98,10 @@ pub(super) enum Field {
     Rows,
     Count,
     CountCap,
-    Id,
-    RequestId,
-    Time,
-    Ip,
-    UserAgent,
-    ResourceType,
-    ResourceId,
-    ResourceTarget,
-    ResourceIcon,
-    Action,
-    Diff,
-    StatusCode,
-    AdditionalFields,
-    Description,
-    ResourceLink,
-    IsDeleted,
-    OrganizationId,
-    Organization,
-    User,
-    Changed,
-    Old,
-    New,
-    Secret,
-    OrgId,
-    OrgName,
-    OrgDisplayName,
-    OrgIcon,
-    UserId,
-    Username,
-    UserName,
-    Email,
-    AvatarUrl,
-    CreatedAt,
-    UpdatedAt,
-    LastSeenAt,
-    Status,
-    LoginType,
-    ThemePreference,
-    OrganizationIds,
-    Roles,
-    RoleName,
-    RoleDisplayName,
-    RoleOrganizationId,
+    /// A field of a row object: its place in the object's row-schema table.
+    Schema(u8),
+    /// A row object's keys that the schema does not name.
+    Extra,
 }
 
 /// A `@skip` or `@include` argument: a literal, or a variable read per request.
