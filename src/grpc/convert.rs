@@ -95,74 +95,99 @@ impl From<model::AuditPage> for pb::ListAuditLogsResponse {
     }
 }
 
+/// A row as its message.
 pub(super) fn audit_log(log: model::AuditLog) -> pb::AuditLog {
-    pb::AuditLog {
-        id: log.id.into_owned(),
-        request_id: log.request_id.into_owned(),
-        time: Some(timestamp(log.time)),
-        ip: log.ip.into_owned(),
-        user_agent: log.user_agent.into_owned(),
-        resource_type: log.resource_type.into_owned(),
-        resource_id: log.resource_id.into_owned(),
-        resource_target: log.resource_target.into_owned(),
-        resource_icon: log.resource_icon.into_owned(),
-        action: log.action.into_owned(),
-        diff: log
-            .diff
-            .into_iter()
-            .map(|change| {
-                (
-                    change.field.into_owned(),
-                    pb::AuditDiffField {
-                        old: change.old.as_deref().map(json),
-                        new: change.new.as_deref().map(json),
-                        secret: change.secret,
-                    },
-                )
-            })
-            .collect(),
-        status_code: log.status_code,
-        additional_fields: Some(additional_fields(log.additional_fields.as_deref())),
-        description: log.description.into_owned(),
-        resource_link: log.resource_link.into_owned(),
-        is_deleted: log.is_deleted,
-        organization_id: log.organization_id.into_owned(),
-        organization: log.organization.map(|org| pb::MinimalOrganization {
-            id: org.id.into_owned(),
-            name: org.name.into_owned(),
-            display_name: org.display_name.into_owned(),
-            icon: org.icon.into_owned(),
-        }),
-        user: log.user.map(user),
-    }
+    log.into_message()
 }
 
-fn user(user: model::User) -> pb::User {
-    pb::User {
-        id: user.id.into_owned(),
-        username: user.username.into_owned(),
-        name: user.name.into_owned(),
-        email: user.email.into_owned(),
-        avatar_url: user.avatar_url.into_owned(),
-        created_at: Some(timestamp(user.created_at)),
-        updated_at: user.updated_at.map(timestamp),
-        last_seen_at: user.last_seen_at.map(timestamp),
-        status: user.status.into_owned(),
-        login_type: user.login_type.into_owned(),
-        theme_preference: user.theme_preference.into_owned(),
-        organization_ids: (user.organization_ids.into_iter())
-            .map(Cow::into_owned)
-            .collect(),
-        roles: user
-            .roles
-            .into_iter()
-            .map(|role| pb::SlimRole {
-                name: role.name.into_owned(),
-                display_name: role.display_name.into_owned(),
-                organization_id: role.organization_id.into_owned(),
+/// An object of the row as its message, its strings moved.
+trait IntoMessage {
+    type Message;
+
+    fn into_message(self) -> Self::Message;
+}
+
+/// Sets a message field from a view field of its kind; the map key (`Key`) is the parent's.
+macro_rules! set_field {
+    ($message:ident . $key:ident, $value:expr, Key, $presence:ident) => {};
+    ($message:ident . $key:ident, $value:expr, Str, $presence:ident) => {
+        $message.$key = $value.into_owned();
+    };
+    ($message:ident . $key:ident, $value:expr, Time, $presence:ident) => {
+        $message.$key = Some(timestamp($value));
+    };
+    ($message:ident . $key:ident, $value:expr, OptTime, $presence:ident) => {
+        $message.$key = $value.map(timestamp);
+    };
+    ($message:ident . $key:ident, $value:expr, Json, nullable) => {
+        $message.$key = Some(additional_fields($value.as_deref()));
+    };
+    ($message:ident . $key:ident, $value:expr, Json, $presence:ident) => {
+        $message.$key = $value.as_deref().map(json);
+    };
+    ($message:ident . $key:ident, $value:expr, Strs, $presence:ident) => {
+        $message.$key = $value.into_iter().map(Cow::into_owned).collect();
+    };
+    ($message:ident . $key:ident, $value:expr, Diff, $presence:ident) => {
+        $message.$key = ($value.into_iter())
+            .map(|mut change| {
+                (
+                    std::mem::take(&mut change.field).into_owned(),
+                    change.into_message(),
+                )
             })
+            .collect();
+    };
+    ($message:ident . $key:ident, $value:expr, Roles, $presence:ident) => {
+        $message.$key = $value.into_iter().map(IntoMessage::into_message).collect();
+    };
+    ($message:ident . $key:ident, $value:expr, Organization, $presence:ident) => {
+        $message.$key = $value.map(IntoMessage::into_message);
+    };
+    ($message:ident . $key:ident, $value:expr, User, $presence:ident) => {
+        $message.$key = $value.map(IntoMessage::into_message);
+    };
+    ($message:ident . $key:ident, $value:expr, $kind:ident, $presence:ident) => {
+        $message.$key = $value;
+    };
+}
+
+/// Each object of the row schema converted to its message.
+macro_rules! messages {
+    ($(
+        $(#[doc = $doc:literal])*
+        $view:ident $graphql:ident $proto:ident $(extra $extra:literal)? {
+            $(
+                $(#[doc = $field_doc:literal])*
+                $key:ident $name:literal $number:literal $kind:ident $presence:ident;
+            )*
+        }
+    )*) => {$(
+        impl IntoMessage for model::$view<'static> {
+            type Message = pb::$proto;
+
+            fn into_message(self) -> pb::$proto {
+                let mut message = pb::$proto::default();
+                $(set_field!(message.$key, self.$key, $kind, $presence);)*
+                $(
+                    let _: u32 = $extra;
+                    message.extra_fields = extra_fields(&self.extra);
+                )?
+                message
+            }
+        }
+    )*};
+}
+
+model::audit_schema!(messages);
+
+/// The keys the schema does not name, as a `google.protobuf.Struct`; unset without any.
+pub(super) fn extra_fields(extra: &model::Extra<'_>) -> Option<Struct> {
+    (!extra.is_empty()).then(|| Struct {
+        fields: (extra.iter())
+            .map(|(key, value)| (key.clone().into_owned(), json(value)))
             .collect(),
-    }
+    })
 }
 
 /// `additional_fields` is always set: Coder's `null` is `null_value`.

@@ -12,33 +12,28 @@ use prost::{
     Message as _,
     encoding::{WireType, encode_key, encode_varint, encoded_len_varint, key_len},
 };
-use serde_json::value::RawValue;
 
 use super::convert;
-use crate::model::{AuditLogView, OrganizationView, PageView, RoleView, Timestamp, UserView};
+use crate::model::{
+    AuditLogView, DiffView, OrganizationView, PageView, RoleView, Timestamp, UserView, audit_schema,
+};
 
 /// The encoded `ListAuditLogsResponse` for `page` (public for the fuzz target and the
 /// benchmarks).
 #[must_use]
 pub fn list_response(page: &PageView<'_>) -> Vec<u8> {
     // Lengths first, so the buffer is allocated once at its exact size.
-    let rows: Vec<(Values, usize)> = page
-        .audit_logs
-        .iter()
-        .map(|log| {
-            let values = Values::of(log);
-            let len = audit_log_len(log, &values);
-            (values, len)
-        })
-        .collect();
-    let size = rows
-        .iter()
-        .map(|(_, len)| message_len(1, *len))
-        .sum::<usize>()
-        + 32;
-    let mut out = Vec::with_capacity(size);
-    for (log, (values, len)) in page.audit_logs.iter().zip(&rows) {
-        message(&mut out, 1, *len, |out| audit_log(out, log, values));
+    let mut sizes = Sizes::default();
+    let rows = (page.audit_logs.iter())
+        .map(|log| sizes.message_len(1, log))
+        .sum::<usize>();
+    let mut out = Vec::with_capacity(rows + 32);
+    let mut written = Written {
+        lens: sizes.lens.iter(),
+        json: sizes.json.iter(),
+    };
+    for log in &page.audit_logs {
+        written.message(&mut out, 1, log);
     }
     int64(&mut out, 2, page.count);
     if let Some(cap) = page.count_cap {
@@ -49,200 +44,224 @@ pub fn list_response(page: &PageView<'_>) -> Vec<u8> {
     out
 }
 
-/// A row's JSON values, converted once for both the length and the writing.
-struct Values {
-    additional_fields: prost_types::Value,
-    diff: Vec<(Option<prost_types::Value>, Option<prost_types::Value>)>,
+/// What measuring a page found, in the order it is written: each embedded message's length
+/// (reserved before its fields are measured), and each JSON value already encoded as a
+/// `google.protobuf.Value` or `Struct`, the one part that allocates per row.
+#[derive(Default)]
+struct Sizes {
+    lens: Vec<usize>,
+    json: Vec<Vec<u8>>,
 }
 
-impl Values {
-    fn of(log: &AuditLogView<'_>) -> Self {
-        Self {
-            additional_fields: convert::additional_fields(log.additional_fields.as_deref()),
-            diff: log
-                .diff
-                .iter()
-                .map(|change| (json(change.old.as_deref()), json(change.new.as_deref())))
-                .collect(),
-        }
+/// The same, read back while writing.
+struct Written<'s> {
+    lens: std::slice::Iter<'s, usize>,
+    json: std::slice::Iter<'s, Vec<u8>>,
+}
+
+/// An object of the row as a protobuf message: measured, then written in the same order.
+trait Message {
+    fn measure(&self, sizes: &mut Sizes) -> usize;
+    fn write(&self, out: &mut Vec<u8>, written: &mut Written<'_>);
+}
+
+impl Sizes {
+    /// The embedded message `value` as field `number`.
+    fn message_len(&mut self, number: u32, value: &impl Message) -> usize {
+        let slot = self.lens.len();
+        self.lens.push(0);
+        let len = value.measure(self);
+        self.lens[slot] = len;
+        message_len(number, len)
+    }
+
+    /// A JSON value (or object) as field `number`, encoded now.
+    fn json_len(&mut self, number: u32, encoded: Vec<u8>) -> usize {
+        let len = message_len(number, encoded.len());
+        self.json.push(encoded);
+        len
     }
 }
 
-fn json(raw: Option<&RawValue>) -> Option<prost_types::Value> {
-    raw.map(convert::json)
-}
-
-fn audit_log_len(log: &AuditLogView<'_>, values: &Values) -> usize {
-    string_len(1, &log.id)
-        + string_len(2, &log.request_id)
-        + message_len(3, timestamp_len(log.time))
-        + string_len(4, &log.ip)
-        + string_len(5, &log.user_agent)
-        + string_len(6, &log.resource_type)
-        + string_len(7, &log.resource_id)
-        + string_len(8, &log.resource_target)
-        + string_len(9, &log.resource_icon)
-        + string_len(10, &log.action)
-        + log
-            .diff
-            .iter()
-            .zip(&values.diff)
-            .map(|(change, sides)| {
-                message_len(11, diff_entry_len(&change.field, change.secret, sides))
-            })
-            .sum::<usize>()
-        + int64_len(12, i64::from(log.status_code))
-        + message_len(13, values.additional_fields.encoded_len())
-        + string_len(14, &log.description)
-        + string_len(15, &log.resource_link)
-        + bool_len(16, log.is_deleted)
-        + string_len(17, &log.organization_id)
-        + log
-            .organization
-            .as_ref()
-            .map_or(0, |org| message_len(18, organization_len(org)))
-        + log
-            .user
-            .as_ref()
-            .map_or(0, |user| message_len(19, user_len(user)))
-}
-
-fn audit_log(out: &mut Vec<u8>, log: &AuditLogView<'_>, values: &Values) {
-    string(out, 1, &log.id);
-    string(out, 2, &log.request_id);
-    message(out, 3, timestamp_len(log.time), |out| {
-        timestamp(out, log.time);
-    });
-    string(out, 4, &log.ip);
-    string(out, 5, &log.user_agent);
-    string(out, 6, &log.resource_type);
-    string(out, 7, &log.resource_id);
-    string(out, 8, &log.resource_target);
-    string(out, 9, &log.resource_icon);
-    string(out, 10, &log.action);
-    for (change, sides) in log.diff.iter().zip(&values.diff) {
-        let field = &change.field;
-        let len = diff_entry_len(field, change.secret, sides);
-        message(out, 11, len, |out| {
-            // A map entry: the key (field 1), the AuditDiffField (field 2).
-            string(out, 1, field);
-            message(out, 2, diff_field_len(change.secret, sides), |out| {
-                for (number, side) in [(1, &sides.0), (2, &sides.1)] {
-                    if let Some(value) = side {
-                        message(out, number, value.encoded_len(), |out| {
-                            value.encode_raw(out);
-                        });
-                    }
-                }
-                bool(out, 3, change.secret);
-            });
-        });
+impl Written<'_> {
+    fn message(&mut self, out: &mut Vec<u8>, number: u32, value: &impl Message) {
+        let len = self.lens.next().copied().unwrap_or_default();
+        message(out, number, len, |out| value.write(out, self));
     }
-    int64(out, 12, i64::from(log.status_code));
-    let additional = &values.additional_fields;
-    message(out, 13, additional.encoded_len(), |out| {
-        additional.encode_raw(out);
-    });
-    string(out, 14, &log.description);
-    string(out, 15, &log.resource_link);
-    bool(out, 16, log.is_deleted);
-    string(out, 17, &log.organization_id);
-    if let Some(org) = &log.organization {
-        message(out, 18, organization_len(org), |out| {
-            string(out, 1, &org.id);
-            string(out, 2, &org.name);
-            string(out, 3, &org.display_name);
-            string(out, 4, &org.icon);
-        });
-    }
-    if let Some(user) = &log.user {
-        message(out, 19, user_len(user), |out| self::user(out, user));
+
+    fn json(&mut self, out: &mut Vec<u8>, number: u32) {
+        let encoded = self.json.next().map_or(&[][..], Vec::as_slice);
+        bytes(out, number, encoded);
     }
 }
 
-type Sides = (Option<prost_types::Value>, Option<prost_types::Value>);
-
-fn diff_field_len(secret: bool, sides: &Sides) -> usize {
-    sides
-        .0
-        .as_ref()
-        .map_or(0, |v| message_len(1, v.encoded_len()))
-        + sides
-            .1
-            .as_ref()
-            .map_or(0, |v| message_len(2, v.encoded_len()))
-        + bool_len(3, secret)
-}
-
-fn diff_entry_len(field: &str, secret: bool, sides: &Sides) -> usize {
-    string_len(1, field) + message_len(2, diff_field_len(secret, sides))
-}
-
-fn organization_len(org: &OrganizationView<'_>) -> usize {
-    string_len(1, &org.id)
-        + string_len(2, &org.name)
-        + string_len(3, &org.display_name)
-        + string_len(4, &org.icon)
-}
-
-fn user_len(user: &UserView<'_>) -> usize {
-    string_len(1, &user.id)
-        + string_len(2, &user.username)
-        + string_len(3, &user.name)
-        + string_len(4, &user.email)
-        + string_len(5, &user.avatar_url)
-        + message_len(6, timestamp_len(user.created_at))
-        + user.updated_at.map_or(0, |t| message_len(7, timestamp_len(t)))
-        + user.last_seen_at.map_or(0, |t| message_len(8, timestamp_len(t)))
-        + string_len(9, &user.status)
-        + string_len(10, &user.login_type)
-        + string_len(11, &user.theme_preference)
+/// Measures a field of its kind.
+macro_rules! field_len {
+    ($sizes:ident, $n:literal, $value:expr, Key, $presence:ident) => {
+        0
+    };
+    ($sizes:ident, $n:literal, $value:expr, Str, $presence:ident) => {
+        string_len($n, &$value)
+    };
+    ($sizes:ident, $n:literal, $value:expr, Time, $presence:ident) => {
+        message_len($n, timestamp_len($value))
+    };
+    ($sizes:ident, $n:literal, $value:expr, OptTime, $presence:ident) => {
+        $value.map_or(0, |time| message_len($n, timestamp_len(time)))
+    };
+    ($sizes:ident, $n:literal, $value:expr, Int, $presence:ident) => {
+        int64_len($n, i64::from($value))
+    };
+    ($sizes:ident, $n:literal, $value:expr, Bool, $presence:ident) => {
+        bool_len($n, $value)
+    };
+    ($sizes:ident, $n:literal, $value:expr, OptBool, $presence:ident) => {
+        $value.map_or(0, |_| key_len($n) + 1)
+    };
+    ($sizes:ident, $n:literal, $value:expr, Json, nullable) => {
+        $sizes.json_len(
+            $n,
+            convert::additional_fields($value.as_deref()).encode_to_vec(),
+        )
+    };
+    ($sizes:ident, $n:literal, $value:expr, Json, $presence:ident) => {
+        $value.as_deref().map_or(0, |raw| {
+            $sizes.json_len($n, convert::json(raw).encode_to_vec())
+        })
+    };
+    ($sizes:ident, $n:literal, $value:expr, Strs, $presence:ident) => {
         // Repeated strings are written even when empty.
-        + user
-            .organization_ids
+        $value
             .iter()
-            .map(|id| key_len(12) + encoded_len_varint(id.len() as u64) + id.len())
+            .map(|s| key_len($n) + encoded_len_varint(s.len() as u64) + s.len())
             .sum::<usize>()
-        + user
-            .roles
+    };
+    ($sizes:ident, $n:literal, $value:expr, Diff, $presence:ident) => {
+        $value
             .iter()
-            .map(|role| message_len(13, role_len(role)))
+            .map(|change| $sizes.message_len($n, &Entry(change)))
             .sum::<usize>()
+    };
+    ($sizes:ident, $n:literal, $value:expr, Roles, $presence:ident) => {
+        $value
+            .iter()
+            .map(|role| $sizes.message_len($n, role))
+            .sum::<usize>()
+    };
+    ($sizes:ident, $n:literal, $value:expr, $kind:ident, $presence:ident) => {
+        $value
+            .as_ref()
+            .map_or(0, |object| $sizes.message_len($n, object))
+    };
 }
 
-fn user(out: &mut Vec<u8>, user: &UserView<'_>) {
-    string(out, 1, &user.id);
-    string(out, 2, &user.username);
-    string(out, 3, &user.name);
-    string(out, 4, &user.email);
-    string(out, 5, &user.avatar_url);
-    message(out, 6, timestamp_len(user.created_at), |out| {
-        timestamp(out, user.created_at);
-    });
-    for (number, time) in [(7, user.updated_at), (8, user.last_seen_at)] {
-        if let Some(time) = time {
-            message(out, number, timestamp_len(time), |out| timestamp(out, time));
+/// Writes a field of its kind, as measured.
+macro_rules! write_field {
+    ($out:ident, $written:ident, $n:literal, $value:expr, Key, $presence:ident) => {};
+    ($out:ident, $written:ident, $n:literal, $value:expr, Str, $presence:ident) => {
+        string($out, $n, &$value)
+    };
+    ($out:ident, $written:ident, $n:literal, $value:expr, Time, $presence:ident) => {
+        message($out, $n, timestamp_len($value), |out| {
+            timestamp(out, $value)
+        })
+    };
+    ($out:ident, $written:ident, $n:literal, $value:expr, OptTime, $presence:ident) => {
+        if let Some(time) = $value {
+            message($out, $n, timestamp_len(time), |out| timestamp(out, time));
         }
-    }
-    string(out, 9, &user.status);
-    string(out, 10, &user.login_type);
-    string(out, 11, &user.theme_preference);
-    for id in &user.organization_ids {
-        bytes(out, 12, id.as_bytes());
-    }
-    for role in &user.roles {
-        message(out, 13, role_len(role), |out| {
-            string(out, 1, &role.name);
-            string(out, 2, &role.display_name);
-            string(out, 3, &role.organization_id);
-        });
-    }
+    };
+    ($out:ident, $written:ident, $n:literal, $value:expr, Int, $presence:ident) => {
+        int64($out, $n, i64::from($value))
+    };
+    ($out:ident, $written:ident, $n:literal, $value:expr, Bool, $presence:ident) => {
+        bool($out, $n, $value)
+    };
+    ($out:ident, $written:ident, $n:literal, $value:expr, OptBool, $presence:ident) => {
+        if let Some(value) = $value {
+            encode_key($n, WireType::Varint, $out);
+            $out.push(u8::from(value));
+        }
+    };
+    ($out:ident, $written:ident, $n:literal, $value:expr, Json, nullable) => {
+        $written.json($out, $n)
+    };
+    ($out:ident, $written:ident, $n:literal, $value:expr, Json, $presence:ident) => {
+        if $value.is_some() {
+            $written.json($out, $n);
+        }
+    };
+    ($out:ident, $written:ident, $n:literal, $value:expr, Strs, $presence:ident) => {
+        for text in &$value {
+            bytes($out, $n, text.as_bytes());
+        }
+    };
+    ($out:ident, $written:ident, $n:literal, $value:expr, Diff, $presence:ident) => {
+        for change in &$value {
+            $written.message($out, $n, &Entry(change));
+        }
+    };
+    ($out:ident, $written:ident, $n:literal, $value:expr, Roles, $presence:ident) => {
+        for role in &$value {
+            $written.message($out, $n, role);
+        }
+    };
+    ($out:ident, $written:ident, $n:literal, $value:expr, $kind:ident, $presence:ident) => {
+        if let Some(object) = &$value {
+            $written.message($out, $n, object);
+        }
+    };
 }
 
-fn role_len(role: &RoleView<'_>) -> usize {
-    string_len(1, &role.name)
-        + string_len(2, &role.display_name)
-        + string_len(3, &role.organization_id)
+/// Each object of the row schema as its message.
+macro_rules! encoders {
+    ($(
+        $(#[doc = $doc:literal])*
+        $view:ident $graphql:ident $proto:ident $(extra $extra:literal)? {
+            $(
+                $(#[doc = $field_doc:literal])*
+                $key:ident $name:literal $number:literal $kind:ident $presence:ident;
+            )*
+        }
+    )*) => {$(
+        #[allow(unused_variables, reason = "an object of strings alone needs no sizes")]
+        impl Message for $view<'_> {
+            fn measure(&self, sizes: &mut Sizes) -> usize {
+                let len = 0 $(+ field_len!(sizes, $number, self.$key, $kind, $presence))*;
+                $(
+                    if let Some(extra) = convert::extra_fields(&self.extra) {
+                        return len + sizes.json_len($extra, extra.encode_to_vec());
+                    }
+                )?
+                len
+            }
+
+            fn write(&self, out: &mut Vec<u8>, written: &mut Written<'_>) {
+                $(write_field!(out, written, $number, self.$key, $kind, $presence);)*
+                $(
+                    if !self.extra.is_empty() {
+                        written.json(out, $extra);
+                    }
+                )?
+            }
+        }
+    )*};
+}
+
+audit_schema!(encoders);
+
+/// A diff entry as an entry of the `diff` map: the field name (key, 1), its change (2).
+struct Entry<'v, 'a>(&'v DiffView<'a>);
+
+impl Message for Entry<'_, '_> {
+    fn measure(&self, sizes: &mut Sizes) -> usize {
+        string_len(1, &self.0.field) + sizes.message_len(2, self.0)
+    }
+
+    fn write(&self, out: &mut Vec<u8>, written: &mut Written<'_>) {
+        string(out, 1, &self.0.field);
+        written.message(out, 2, self.0);
+    }
 }
 
 /// `google.protobuf.Timestamp`, as `convert.rs` fills it.
@@ -350,12 +369,99 @@ mod tests {
             "user": {"id": "", "username": "", "created_at": "1969-12-31T23:59:59.999999999Z",
                       "organization_ids": ["", "x"], "roles": [{"name": ""}]}
         }]});
-        for body in [rows, edge.to_string().into_bytes()] {
+        let newer = serde_json::json!({"count": 1, "audit_logs": [{
+            "id": "n", "time": "2026-01-01T00:00:00Z", "resource_type": "user", "action": "write",
+            "on_behalf_of": {"id": "x", "roles": [1, 2.5, null, true, "s"]}, "newer_null": null,
+            "organization": {"id": "o", "newer_org_key": 1},
+            "user": {"id": "u", "username": "n", "created_at": "2026-01-01T00:00:00Z",
+                      "has_ai_seat": true, "is_service_account": false, "newer_flag": false}
+        }]});
+        for body in [
+            rows,
+            edge.to_string().into_bytes(),
+            newer.to_string().into_bytes(),
+        ] {
             let view = PageView::from_json(&body).expect("page");
             let decoded = pb::ListAuditLogsResponse::decode(list_response(&view).as_slice())
                 .expect("prost decodes it");
             let owned = pb::ListAuditLogsResponse::from(AuditPage::from_json(&body).expect("page"));
             assert_eq!(decoded, owned);
+        }
+        let newer = newer.to_string();
+        let view = PageView::from_json(newer.as_bytes()).expect("page");
+        let decoded = pb::ListAuditLogsResponse::decode(list_response(&view).as_slice())
+            .expect("prost decodes it");
+        let log = &decoded.audit_logs[0];
+        let extra = log.extra_fields.as_ref().expect("extra fields");
+        assert_eq!(
+            extra.fields.keys().collect::<Vec<_>>(),
+            ["newer_null", "on_behalf_of"]
+        );
+        let user = log.user.as_ref().expect("user");
+        assert_eq!(
+            (user.has_ai_seat, user.is_service_account),
+            (Some(true), Some(false))
+        );
+        assert!(
+            user.extra_fields
+                .as_ref()
+                .is_some_and(|e| e.fields.contains_key("newer_flag"))
+        );
+        let demo = demo_page();
+        let demo = PageView::from_json(&demo).expect("page");
+        let decoded = pb::ListAuditLogsResponse::decode(list_response(&demo).as_slice())
+            .expect("prost decodes it");
+        assert!(
+            decoded
+                .audit_logs
+                .iter()
+                .all(|log| log.extra_fields.is_none())
+        );
+    }
+
+    /// The row schema's protobuf names and numbers are the proto's, field for field.
+    #[test]
+    fn the_row_schema_is_the_protos() {
+        use prost_types::{FileDescriptorSet, field_descriptor_proto::Type};
+
+        use crate::model::FieldMeta;
+
+        let set = FileDescriptorSet::decode(pb::FILE_DESCRIPTOR_SET).expect("descriptors");
+        let file = (set.file.iter())
+            .find(|f| f.package() == "coder.audit.v1")
+            .expect("our file");
+        let table: [(&str, &[FieldMeta], Option<u32>); 5] = [
+            ("AuditLog", AuditLogView::FIELDS, Some(20)),
+            ("AuditDiffField", DiffView::FIELDS, None),
+            ("MinimalOrganization", OrganizationView::FIELDS, None),
+            ("User", UserView::FIELDS, Some(16)),
+            ("SlimRole", RoleView::FIELDS, None),
+        ];
+        for (name, fields, extra) in table {
+            let message = (file.message_type.iter())
+                .find(|m| m.name() == name)
+                .expect("message in the proto");
+            let mut expected: Vec<(String, i32)> = (fields.iter())
+                .filter(|f| f.proto > 0)
+                .map(|f| (f.key.to_owned(), i32::try_from(f.proto).expect("small")))
+                .collect();
+            expected.extend(
+                extra.map(|n| ("extra_fields".to_owned(), i32::try_from(n).expect("small"))),
+            );
+            let actual: Vec<(String, i32)> = (message.field.iter())
+                .map(|f| (f.name().to_owned(), f.number()))
+                .collect();
+            assert_eq!(actual, expected, "{name}");
+            for field in &message.field {
+                let meta = fields.iter().find(|f| f.key == field.name());
+                if field.r#type() == Type::Bool && meta.is_some_and(|m| m.omittable) {
+                    assert!(
+                        field.proto3_optional(),
+                        "{name}.{} is optional",
+                        field.name()
+                    );
+                }
+            }
         }
     }
 }
