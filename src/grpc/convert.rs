@@ -1,8 +1,8 @@
-//! Moves a parsed page into protobuf messages, field for field.
+//! Moves a parsed page into protobuf messages, field for field, as the row schema says.
 //!
 //! The page is consumed, so strings move instead of being copied. Nullability follows the
-//! contract in the proto: absent `organization`, null `user`, missing `updated_at` and
-//! omitted diff sides stay unset; a JSON `null` in `additional_fields` is `null_value`.
+//! contract in the proto: an absent or null object, timestamp or optional JSON value stays
+//! unset; a JSON `null` where the schema says `nullable` is `null_value`.
 
 use std::{borrow::Cow, fmt};
 
@@ -120,7 +120,7 @@ macro_rules! set_field {
         $message.$key = $value.map(timestamp);
     };
     ($message:ident . $key:ident, $value:expr, Json, nullable) => {
-        $message.$key = Some(additional_fields($value.as_deref()));
+        $message.$key = Some(nullable_json($value.as_deref()));
     };
     ($message:ident . $key:ident, $value:expr, Json, $presence:ident) => {
         $message.$key = $value.as_deref().map(json);
@@ -190,8 +190,9 @@ pub(super) fn extra_fields(extra: &model::Extra<'_>) -> Option<Struct> {
     })
 }
 
-/// `additional_fields` is always set: Coder's `null` is `null_value`.
-pub(super) fn additional_fields(raw: Option<&RawValue>) -> prost_types::Value {
+/// A JSON value Coder always sends and may send as `null`: always set, `null` is
+/// `null_value`.
+pub(super) fn nullable_json(raw: Option<&RawValue>) -> prost_types::Value {
     raw.map_or_else(
         || kind(Kind::NullValue(prost_types::NullValue::NullValue.into())),
         json,
@@ -294,65 +295,4 @@ impl<'de> Visitor<'de> for ProtoVisitor {
 
 fn kind(kind: Kind) -> prost_types::Value {
     prost_types::Value { kind: Some(kind) }
-}
-
-#[cfg(test)]
-mod tests {
-    use serde_json::json;
-
-    use super::*;
-
-    fn kind(value: &prost_types::Value) -> &Kind {
-        value.kind.as_ref().expect("kind")
-    }
-
-    #[test]
-    fn json_values_of_every_type_convert() {
-        let raw = RawValue::from_string(
-            json!({"a": null, "b": true, "n": 3_600_000_000_000_i64, "s": "x", "l": [1, "2"], "o": {"Time": "t", "Valid": true}})
-                .to_string(),
-        )
-        .expect("raw JSON");
-        let value = json(&raw);
-        let Kind::StructValue(fields) = kind(&value) else {
-            panic!("struct")
-        };
-        assert!(matches!(kind(&fields.fields["a"]), Kind::NullValue(0)));
-        assert!(matches!(kind(&fields.fields["b"]), Kind::BoolValue(true)));
-        assert!(
-            matches!(kind(&fields.fields["n"]), Kind::NumberValue(n) if (*n - 3.6e12).abs() < f64::EPSILON)
-        );
-        assert!(matches!(kind(&fields.fields["s"]), Kind::StringValue(s) if s == "x"));
-        let Kind::ListValue(list) = kind(&fields.fields["l"]) else {
-            panic!("list")
-        };
-        assert_eq!(list.values.len(), 2);
-        assert!(matches!(kind(&fields.fields["o"]), Kind::StructValue(s) if s.fields.len() == 2));
-    }
-
-    #[test]
-    fn optional_parts_stay_unset_and_null_additional_fields_is_null_value() {
-        let page = json!({"count": 1, "audit_logs": [{
-            "id": "i", "time": "2026-04-02T09:02:11.5+02:00", "resource_type": "user", "action": "write",
-            "diff": {"hashed_password": {"secret": true}, "ttl": {"old": 0, "secret": false}},
-            "additional_fields": null, "user": null
-        }]});
-        let page = model::AuditPage::from_json(page.to_string().as_bytes()).expect("page");
-        let log = page.audit_logs.into_iter().next().expect("row");
-        let pb = audit_log(log);
-        assert_eq!(pb.organization, None);
-        assert_eq!(pb.user, None);
-        assert!(matches!(
-            pb.additional_fields.as_ref().map(kind),
-            Some(Kind::NullValue(0))
-        ));
-        assert_eq!(pb.diff["hashed_password"].old, None);
-        assert_eq!(pb.diff["hashed_password"].new, None);
-        assert!(pb.diff["hashed_password"].secret);
-        assert!(pb.diff["ttl"].old.is_some());
-        assert_eq!(pb.diff["ttl"].new, None);
-        let time = pb.time.expect("time");
-        assert_eq!(time.seconds, 1_775_113_331);
-        assert_eq!(time.nanos, 500_000_000);
-    }
 }

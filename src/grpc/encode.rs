@@ -4,9 +4,10 @@
 //! types built by `convert.rs` from the owned model hold (tested here and by the fuzz
 //! target over damaged and arbitrary pages).
 //!
-//! Like prost, fields at their proto3 default are left out. JSON values
-//! (`additional_fields`, diff sides) become `google.protobuf.Value` through the same
-//! conversion as the owned path; they are the one part that allocates per row.
+//! Each object is written as the row schema says, by a generator over its table. Like prost,
+//! fields at their proto3 default are left out. JSON values become `google.protobuf.Value`
+//! (and keys newer than the schema a `Struct`) through the same conversion as the owned
+//! path; they are the one part that allocates per row.
 
 use prost::{
     Message as _,
@@ -121,7 +122,7 @@ macro_rules! field_len {
     ($sizes:ident, $n:literal, $value:expr, Json, nullable) => {
         $sizes.json_len(
             $n,
-            convert::additional_fields($value.as_deref()).encode_to_vec(),
+            convert::nullable_json($value.as_deref()).encode_to_vec(),
         )
     };
     ($sizes:ident, $n:literal, $value:expr, Json, $presence:ident) => {
@@ -339,129 +340,4 @@ fn bool(out: &mut Vec<u8>, number: u32, value: bool) {
 
 fn bool_len(number: u32, value: bool) -> usize {
     if value { key_len(number) + 1 } else { 0 }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::{
-        demo::{self, DemoConfig},
-        grpc::pb,
-        model::AuditPage,
-    };
-
-    /// The demo Coder's whole trail, as one page.
-    fn demo_page() -> Vec<u8> {
-        tokio::runtime::Builder::new_current_thread()
-            .build()
-            .expect("runtime")
-            .block_on(demo::audit_page_body(DemoConfig::default(), 1000))
-    }
-
-    /// Every row shape the demo Coder sends (missing users and organisations, diffs of
-    /// every JSON type, escaped strings, all precisions of time) and the edge values.
-    #[test]
-    fn pages_decode_with_prost_to_what_the_owned_conversion_builds() {
-        let rows = demo_page();
-        let edge = serde_json::json!({"count": 0, "count_cap": 0, "audit_logs": [{
-            "id": "", "time": "0001-01-01T00:00:00Z", "resource_type": "", "action": "",
-            "status_code": -1, "additional_fields": null, "diff": {"": {"old": null, "new": -0.0}},
-            "user": {"id": "", "username": "", "created_at": "1969-12-31T23:59:59.999999999Z",
-                      "organization_ids": ["", "x"], "roles": [{"name": ""}]}
-        }]});
-        let newer = serde_json::json!({"count": 1, "audit_logs": [{
-            "id": "n", "time": "2026-01-01T00:00:00Z", "resource_type": "user", "action": "write",
-            "on_behalf_of": {"id": "x", "roles": [1, 2.5, null, true, "s"]}, "newer_null": null,
-            "organization": {"id": "o", "newer_org_key": 1},
-            "user": {"id": "u", "username": "n", "created_at": "2026-01-01T00:00:00Z",
-                      "has_ai_seat": true, "is_service_account": false, "newer_flag": false}
-        }]});
-        for body in [
-            rows,
-            edge.to_string().into_bytes(),
-            newer.to_string().into_bytes(),
-        ] {
-            let view = PageView::from_json(&body).expect("page");
-            let decoded = pb::ListAuditLogsResponse::decode(list_response(&view).as_slice())
-                .expect("prost decodes it");
-            let owned = pb::ListAuditLogsResponse::from(AuditPage::from_json(&body).expect("page"));
-            assert_eq!(decoded, owned);
-        }
-        let newer = newer.to_string();
-        let view = PageView::from_json(newer.as_bytes()).expect("page");
-        let decoded = pb::ListAuditLogsResponse::decode(list_response(&view).as_slice())
-            .expect("prost decodes it");
-        let log = &decoded.audit_logs[0];
-        let extra = log.extra_fields.as_ref().expect("extra fields");
-        assert_eq!(
-            extra.fields.keys().collect::<Vec<_>>(),
-            ["newer_null", "on_behalf_of"]
-        );
-        let user = log.user.as_ref().expect("user");
-        assert_eq!(
-            (user.has_ai_seat, user.is_service_account),
-            (Some(true), Some(false))
-        );
-        assert!(
-            user.extra_fields
-                .as_ref()
-                .is_some_and(|e| e.fields.contains_key("newer_flag"))
-        );
-        let demo = demo_page();
-        let demo = PageView::from_json(&demo).expect("page");
-        let decoded = pb::ListAuditLogsResponse::decode(list_response(&demo).as_slice())
-            .expect("prost decodes it");
-        assert!(
-            decoded
-                .audit_logs
-                .iter()
-                .all(|log| log.extra_fields.is_none())
-        );
-    }
-
-    /// The row schema's protobuf names and numbers are the proto's, field for field.
-    #[test]
-    fn the_row_schema_is_the_protos() {
-        use prost_types::{FileDescriptorSet, field_descriptor_proto::Type};
-
-        use crate::model::FieldMeta;
-
-        let set = FileDescriptorSet::decode(pb::FILE_DESCRIPTOR_SET).expect("descriptors");
-        let file = (set.file.iter())
-            .find(|f| f.package() == "coder.audit.v1")
-            .expect("our file");
-        let table: [(&str, &[FieldMeta], Option<u32>); 5] = [
-            ("AuditLog", AuditLogView::FIELDS, Some(20)),
-            ("AuditDiffField", DiffView::FIELDS, None),
-            ("MinimalOrganization", OrganizationView::FIELDS, None),
-            ("User", UserView::FIELDS, Some(16)),
-            ("SlimRole", RoleView::FIELDS, None),
-        ];
-        for (name, fields, extra) in table {
-            let message = (file.message_type.iter())
-                .find(|m| m.name() == name)
-                .expect("message in the proto");
-            let mut expected: Vec<(String, i32)> = (fields.iter())
-                .filter(|f| f.proto > 0)
-                .map(|f| (f.key.to_owned(), i32::try_from(f.proto).expect("small")))
-                .collect();
-            expected.extend(
-                extra.map(|n| ("extra_fields".to_owned(), i32::try_from(n).expect("small"))),
-            );
-            let actual: Vec<(String, i32)> = (message.field.iter())
-                .map(|f| (f.name().to_owned(), f.number()))
-                .collect();
-            assert_eq!(actual, expected, "{name}");
-            for field in &message.field {
-                let meta = fields.iter().find(|f| f.key == field.name());
-                if field.r#type() == Type::Bool && meta.is_some_and(|m| m.omittable) {
-                    assert!(
-                        field.proto3_optional(),
-                        "{name}.{} is optional",
-                        field.name()
-                    );
-                }
-            }
-        }
-    }
 }

@@ -23,6 +23,8 @@ mod convert;
 mod encode;
 mod list;
 mod status;
+#[cfg(test)]
+mod tests;
 
 use std::{
     pin::Pin,
