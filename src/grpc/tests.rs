@@ -112,9 +112,11 @@ mod encode {
             expected.extend(
                 extra.map(|n| ("extra_fields".to_owned(), i32::try_from(n).expect("small"))),
             );
-            let actual: Vec<(String, i32)> = (message.field.iter())
+            let mut actual: Vec<(String, i32)> = (message.field.iter())
                 .map(|f| (f.name().to_owned(), f.number()))
                 .collect();
+            actual.sort_by_key(|(_, number)| *number);
+            expected.sort_by_key(|(_, number)| *number);
             assert_eq!(actual, expected, "{name}");
             for field in &message.field {
                 let meta = fields.iter().find(|f| f.key == field.name());
