@@ -9,10 +9,9 @@
 //! (and keys newer than the schema a `Struct`) through the same conversion as the owned
 //! path; they are the one part that allocates per row.
 
-use prost::{
-    Message as _,
-    encoding::{WireType, encode_key, encode_varint, encoded_len_varint, key_len},
-};
+use std::ops::Range;
+
+use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint, key_len};
 
 use super::convert;
 use crate::model::{
@@ -31,7 +30,8 @@ pub fn list_response(page: &PageView<'_>) -> Vec<u8> {
     let mut out = Vec::with_capacity(rows + 32);
     let mut written = Written {
         lens: sizes.lens.iter(),
-        json: sizes.json.iter(),
+        spans: sizes.spans.iter(),
+        json: &sizes.json,
     };
     for log in &page.audit_logs {
         written.message(&mut out, 1, log);
@@ -47,17 +47,20 @@ pub fn list_response(page: &PageView<'_>) -> Vec<u8> {
 
 /// What measuring a page found, in the order it is written: each embedded message's length
 /// (reserved before its fields are measured), and each JSON value already encoded as a
-/// `google.protobuf.Value` or `Struct`, the one part that allocates per row.
+/// `google.protobuf.Value` or `Struct` (converting them is the one part that allocates per
+/// row), one after another in one buffer.
 #[derive(Default)]
 struct Sizes {
     lens: Vec<usize>,
-    json: Vec<Vec<u8>>,
+    json: Vec<u8>,
+    spans: Vec<Range<usize>>,
 }
 
 /// The same, read back while writing.
 struct Written<'s> {
     lens: std::slice::Iter<'s, usize>,
-    json: std::slice::Iter<'s, Vec<u8>>,
+    spans: std::slice::Iter<'s, Range<usize>>,
+    json: &'s [u8],
 }
 
 /// An object of the row as a protobuf message: measured, then written in the same order.
@@ -77,10 +80,12 @@ impl Sizes {
     }
 
     /// A JSON value (or object) as field `number`, encoded now.
-    fn json_len(&mut self, number: u32, encoded: Vec<u8>) -> usize {
-        let len = message_len(number, encoded.len());
-        self.json.push(encoded);
-        len
+    fn json_len(&mut self, number: u32, value: &impl prost::Message) -> usize {
+        let start = self.json.len();
+        // A `Vec` always has room: encoding into it cannot fail.
+        let _ = value.encode(&mut self.json);
+        self.spans.push(start..self.json.len());
+        message_len(number, self.json.len() - start)
     }
 }
 
@@ -91,8 +96,8 @@ impl Written<'_> {
     }
 
     fn json(&mut self, out: &mut Vec<u8>, number: u32) {
-        let encoded = self.json.next().map_or(&[][..], Vec::as_slice);
-        bytes(out, number, encoded);
+        let encoded = (self.spans.next()).and_then(|span| self.json.get(span.clone()));
+        bytes(out, number, encoded.unwrap_or_default());
     }
 }
 
@@ -120,15 +125,12 @@ macro_rules! field_len {
         $value.map_or(0, |_| key_len($n) + 1)
     };
     ($sizes:ident, $n:literal, $value:expr, Json, nullable) => {
-        $sizes.json_len(
-            $n,
-            convert::nullable_json($value.as_deref()).encode_to_vec(),
-        )
+        $sizes.json_len($n, &convert::nullable_json($value.as_deref()))
     };
     ($sizes:ident, $n:literal, $value:expr, Json, $presence:ident) => {
-        $value.as_deref().map_or(0, |raw| {
-            $sizes.json_len($n, convert::json(raw).encode_to_vec())
-        })
+        $value
+            .as_deref()
+            .map_or(0, |raw| $sizes.json_len($n, &convert::json(raw)))
     };
     ($sizes:ident, $n:literal, $value:expr, Strs, $presence:ident) => {
         // Repeated strings are written even when empty.
@@ -231,7 +233,7 @@ macro_rules! encoders {
                 let len = 0 $(+ field_len!(sizes, $number, self.$key, $kind, $presence))*;
                 $(
                     if let Some(extra) = convert::extra_fields(&self.extra) {
-                        return len + sizes.json_len($extra, extra.encode_to_vec());
+                        return len + sizes.json_len($extra, &extra);
                     }
                 )?
                 len
