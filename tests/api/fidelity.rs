@@ -398,7 +398,7 @@ async fn shapes_from_other_coder_versions_survive_both_protocols() {
 /// A row and a user from a Coder newer than the gateway: keys it does not model, of every
 /// JSON kind, and the user's newest flags.
 const NEWER_PAGE: &str = r#"{"audit_logs":[
- {"id":"5e0c1d2a-3b4c-4d5e-8f60-718293a4b5c6","request_id":"00000000-0000-0000-0000-000000000000","time":"2026-04-02T09:14:03Z","ip":"::1","user_agent":"","resource_type":"user","resource_id":"4b5c6d7e-8f90-4a1b-9c2d-3e4f5a6b7c8d","resource_target":"member","resource_icon":"","action":"write","diff":{},"status_code":200,"additional_fields":{},"description":"{user} updated user {target}","resource_link":"","is_deleted":false,"organization_id":"00000000-0000-0000-0000-000000000000","on_behalf_of":{"id":"x","roles":["a"]},"newer_null":null,"newer_number":2.5,"newer_text":"caf\u00e9","newer_flag":true,"newer_list":[1,"two",null,false,{"k":[]}],"user":{"id":"3c1e7d2a-6b5f-4e8d-9c0a-1f2e3d4c5b6a","username":"new","email":"new@example.com","created_at":"2025-11-03T12:00:01.500Z","last_seen_at":"2026-01-01T00:00:00Z","status":"active","login_type":"oidc","organization_ids":[],"roles":[],"has_ai_seat":true,"is_service_account":false,"newer_user_key":{"nested":[true]}}}
+ {"id":"5e0c1d2a-3b4c-4d5e-8f60-718293a4b5c6","request_id":"00000000-0000-0000-0000-000000000000","time":"2026-04-02T09:14:03Z","ip":"::1","user_agent":"","resource_type":"user","resource_id":"4b5c6d7e-8f90-4a1b-9c2d-3e4f5a6b7c8d","resource_target":"member","resource_icon":"","action":"write","diff":{},"status_code":200,"additional_fields":{},"description":"{user} updated user {target}","resource_link":"","is_deleted":false,"organization_id":"00000000-0000-0000-0000-000000000000","on_behalf_of":{"id":"x","roles":["a"]},"newer_null":null,"newer_number":2.5,"newer_text":"caf\u00e9","newer_flag":true,"newer_list":[1,"two",null,false,{"k":[]}],"user":{"id":"3c1e7d2a-6b5f-4e8d-9c0a-1f2e3d4c5b6a","username":"new","email":"new@example.com","created_at":"2025-11-03T12:00:01.500Z","last_seen_at":"2026-01-01T00:00:00Z","status":"active","login_type":"oidc","organization_ids":[],"roles":[],"has_ai_seat":true,"is_service_account":false,"newer_user_key":{"nested":[true]},"newer_user_null":null,"newer_user_number":-3,"newer_user_text":"x","newer_user_flag":false,"newer_user_list":["a",1]}}
 ],"count":1,"count_cap":2000}"#;
 
 #[tokio::test]
@@ -409,7 +409,8 @@ async fn keys_newer_than_the_gateway_reach_every_surface_whole() {
     let row = &upstream["audit_logs"][0];
     let extra = json!({"on_behalf_of": row["on_behalf_of"], "newer_null": null, "newer_number": 2.5,
         "newer_text": "café", "newer_flag": true, "newer_list": row["newer_list"]});
-    let user_extra = json!({"newer_user_key": {"nested": [true]}});
+    let user_extra = json!({"newer_user_key": {"nested": [true]}, "newer_user_null": null,
+        "newer_user_number": -3, "newer_user_text": "x", "newer_user_flag": false, "newer_user_list": ["a", 1]});
 
     // GraphQL, through a compiled plan (the second time) and through async-graphql (the
     // first), alike.
@@ -451,10 +452,11 @@ async fn keys_newer_than_the_gateway_reach_every_surface_whole() {
             (Some(true), Some(false))
         );
         let user_fields = &user.extra_fields.as_ref().expect("user extra").fields;
-        assert_eq!(
-            from_pb_value(user_fields.get("newer_user_key")),
-            doubles(&user_extra["newer_user_key"])
-        );
+        let as_json: Map<String, Value> = user_fields
+            .iter()
+            .map(|(k, v)| (k.clone(), from_pb_value(Some(v))))
+            .collect();
+        assert_eq!(Value::Object(as_json), doubles(&user_extra));
     }
 
     // NDJSON: Coder's own bytes.
