@@ -1,8 +1,8 @@
 //! Moves a parsed page into protobuf messages, field for field, as the row schema says.
 //!
 //! The page is consumed, so strings move instead of being copied. Nullability follows the
-//! contract in the proto: an absent or null object, timestamp or optional JSON value stays
-//! unset; a JSON `null` where the schema says `nullable` is `null_value`.
+//! contract in the proto: an absent or null object or timestamp stays unset; a JSON value
+//! Coder sent as `null` is `null_value`, one it left out is unset.
 
 use std::{borrow::Cow, fmt};
 
@@ -119,9 +119,6 @@ macro_rules! set_field {
     ($message:ident . $key:ident, $value:expr, OptTime, $presence:ident) => {
         $message.$key = $value.map(timestamp);
     };
-    ($message:ident . $key:ident, $value:expr, Json, nullable) => {
-        $message.$key = Some(nullable_json($value.as_deref()));
-    };
     ($message:ident . $key:ident, $value:expr, Json, $presence:ident) => {
         $message.$key = $value.as_deref().map(json);
     };
@@ -188,15 +185,6 @@ pub(super) fn extra_fields(extra: &model::Extra<'_>) -> Option<Struct> {
             .map(|(key, value)| (key.clone().into_owned(), json(value)))
             .collect(),
     })
-}
-
-/// A JSON value Coder always sends and may send as `null`: always set, `null` is
-/// `null_value`.
-pub(super) fn nullable_json(raw: Option<&RawValue>) -> prost_types::Value {
-    raw.map_or_else(
-        || kind(Kind::NullValue(prost_types::NullValue::NullValue.into())),
-        json,
-    )
 }
 
 pub(super) fn timestamp(time: model::Timestamp) -> prost_types::Timestamp {

@@ -124,9 +124,6 @@ macro_rules! field_len {
     ($sizes:ident, $n:literal, $value:expr, OptBool, $presence:ident) => {
         $value.map_or(0, |_| key_len($n) + 1)
     };
-    ($sizes:ident, $n:literal, $value:expr, Json, nullable) => {
-        $sizes.json_len($n, &convert::nullable_json($value.as_deref()))
-    };
     ($sizes:ident, $n:literal, $value:expr, Json, $presence:ident) => {
         $value
             .as_deref()
@@ -185,9 +182,6 @@ macro_rules! write_field {
             encode_key($n, WireType::Varint, $out);
             $out.push(u8::from(value));
         }
-    };
-    ($out:ident, $written:ident, $n:literal, $value:expr, Json, nullable) => {
-        $written.json($out, $n)
     };
     ($out:ident, $written:ident, $n:literal, $value:expr, Json, $presence:ident) => {
         if $value.is_some() {

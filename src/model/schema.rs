@@ -81,9 +81,10 @@ macro_rules! audit_schema {
                 /// The changed column, e.g. `ttl`, `name`, `hashed_password`: the entry's key
                 /// in Coder's `diff` object (and in the protobuf map).
                 field "field" 0 Key sent;
-                /// Value before the change; null when it was null. Any JSON type.
+                /// Value before the change, any JSON type; null when Coder sent `null` or left
+                /// it out (gRPC tells the two apart).
                 old "old" 1 Json optional;
-                /// Value after the change; null when it is null. Any JSON type.
+                /// Value after the change, any JSON type; null as `old`.
                 new "new" 2 Json optional;
                 /// True for secret fields, whose values Coder blanks or omits.
                 secret "secret" 3 Bool sent;

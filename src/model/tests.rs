@@ -72,7 +72,7 @@ fn null_user_and_missing_organization_are_none() {
 }
 
 #[test]
-fn diff_sides_omitted_or_null_are_none_and_any_json_type_is_kept() {
+fn diff_sides_omitted_are_none_null_is_kept_and_any_json_type_too() {
     let log = parse(&row(&json!({"diff": {
         "ttl": {"old": 0, "new": 3_600_000_000_000_i64, "secret": false},
         "hashed_password": {"secret": true},
@@ -93,7 +93,7 @@ fn diff_sides_omitted_or_null_are_none_and_any_json_type_is_kept() {
     );
     let hashed = diff(&log, "hashed_password");
     assert!(hashed.old.is_none() && hashed.new.is_none() && hashed.secret);
-    assert!(diff(&log, "roles").old.is_none());
+    assert_eq!(diff(&log, "roles").old.as_deref().map(RawValue::get), Some("null"));
     assert_eq!(
         tree(diff(&log, "roles").new.as_deref()),
         Some(json!(["admin", "auditor"]))
@@ -116,7 +116,10 @@ fn diff_sides_omitted_or_null_are_none_and_any_json_type_is_kept() {
 fn null_diff_and_null_additional_fields_are_accepted() {
     let log = parse(&row(&json!({"diff": null, "additional_fields": null})));
     assert!(log.diff.is_empty());
-    assert!(log.additional_fields.is_none());
+    assert_eq!(log.additional_fields.as_deref().map(RawValue::get), Some("null"));
+    let mut absent = row(&json!({}));
+    absent.as_object_mut().map(|row| row.remove("additional_fields"));
+    assert!(parse(&absent).additional_fields.is_none());
 }
 
 #[test]

@@ -69,12 +69,13 @@ macro_rules! view_type {
 }
 
 /// Reads a field's value of its kind; `null` where a list is expected is an empty list
-/// (Go encodes a nil slice as `null`).
+/// (Go encodes a nil slice as `null`). A JSON value keeps `null` as its text, so a value
+/// Coder sent as `null` (`Some("null")`) stays apart from one it left out (`None`).
 macro_rules! read_value {
     ($map:ident, $de:lifetime, Str) => { $map.next_value::<Text<$de>>()?.0 };
     ($map:ident, $de:lifetime, Key) => { $map.next_value::<Text<$de>>()?.0 };
     ($map:ident, $de:lifetime, Json) => {
-        $map.next_value::<Option<&$de RawValue>>()?.map(Cow::Borrowed)
+        Some(Cow::Borrowed($map.next_value::<&$de RawValue>()?))
     };
     ($map:ident, $de:lifetime, Strs) => {
         ($map.next_value::<Option<Vec<Text<$de>>>>()?)

@@ -124,11 +124,8 @@ fn expected_grpc(row: &Value) -> Value {
         .map(|d| {
             d.iter()
                 .map(|(k, c)| {
-                    let side = |name: &str| {
-                        c.get(name)
-                            .filter(|v| !v.is_null())
-                            .map_or(json!("<unset>"), doubles)
-                    };
+                    // A side Coder sent as null is NULL_VALUE, one it left out is unset.
+                    let side = |name: &str| c.get(name).map_or(json!("<unset>"), doubles);
                     (
                         k.clone(),
                         json!({"old": side("old"), "new": side("new"), "secret": c["secret"]}),
@@ -154,7 +151,7 @@ fn expected_grpc(row: &Value) -> Value {
         "id": row["id"], "request_id": row["request_id"], "time": instant(&row["time"]), "ip": row["ip"],
         "user_agent": row["user_agent"], "resource_type": row["resource_type"], "resource_id": row["resource_id"],
         "resource_target": row["resource_target"], "resource_icon": row["resource_icon"], "action": row["action"],
-        "diff": diff, "status_code": row["status_code"], "additional_fields": doubles(&row["additional_fields"]),
+        "diff": diff, "status_code": row["status_code"], "additional_fields": row.get("additional_fields").map_or(json!("<unset>"), doubles),
         "description": row["description"], "resource_link": row["resource_link"], "is_deleted": row["is_deleted"],
         "organization_id": row["organization_id"], "organization": row.get("organization").cloned().unwrap_or(Value::Null),
         "user": user
