@@ -93,7 +93,10 @@ fn diff_sides_omitted_are_none_null_is_kept_and_any_json_type_too() {
     );
     let hashed = diff(&log, "hashed_password");
     assert!(hashed.old.is_none() && hashed.new.is_none() && hashed.secret);
-    assert_eq!(diff(&log, "roles").old.as_deref().map(RawValue::get), Some("null"));
+    assert_eq!(
+        diff(&log, "roles").old.as_deref().map(RawValue::get),
+        Some("null")
+    );
     assert_eq!(
         tree(diff(&log, "roles").new.as_deref()),
         Some(json!(["admin", "auditor"]))
@@ -116,9 +119,14 @@ fn diff_sides_omitted_are_none_null_is_kept_and_any_json_type_too() {
 fn null_diff_and_null_additional_fields_are_accepted() {
     let log = parse(&row(&json!({"diff": null, "additional_fields": null})));
     assert!(log.diff.is_empty());
-    assert_eq!(log.additional_fields.as_deref().map(RawValue::get), Some("null"));
+    assert_eq!(
+        log.additional_fields.as_deref().map(RawValue::get),
+        Some("null")
+    );
     let mut absent = row(&json!({}));
-    absent.as_object_mut().map(|row| row.remove("additional_fields"));
+    absent
+        .as_object_mut()
+        .map(|row| row.remove("additional_fields"));
     assert!(parse(&absent).additional_fields.is_none());
 }
 

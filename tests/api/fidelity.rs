@@ -9,9 +9,63 @@ use serde_json::{Map, Value, json};
 
 use crate::helpers::{demo_gateway, demo_upstream, fake_coder, gateway, response, upstream_page};
 
+/// The keys of a row and of a user the gateway models, by Coder's names.
+const ROW_KEYS: &[&str] = &[
+    "id",
+    "request_id",
+    "time",
+    "ip",
+    "user_agent",
+    "resource_type",
+    "resource_id",
+    "resource_target",
+    "resource_icon",
+    "action",
+    "diff",
+    "status_code",
+    "additional_fields",
+    "description",
+    "resource_link",
+    "is_deleted",
+    "organization_id",
+    "organization",
+    "user",
+];
+const USER_KEYS: &[&str] = &[
+    "id",
+    "username",
+    "name",
+    "email",
+    "avatar_url",
+    "created_at",
+    "updated_at",
+    "last_seen_at",
+    "status",
+    "login_type",
+    "theme_preference",
+    "organization_ids",
+    "roles",
+    "has_ai_seat",
+    "is_service_account",
+];
+
+/// The keys of `object` not in `known`, with their values passed through `value`; `absent`
+/// when there are none.
+fn extra(object: &Value, known: &[&str], value: fn(&Value) -> Value, absent: Value) -> Value {
+    let extra: Map<String, Value> = (object.as_object().expect("object").iter())
+        .filter(|(k, _)| !known.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), value(v)))
+        .collect();
+    if extra.is_empty() {
+        absent
+    } else {
+        Value::Object(extra)
+    }
+}
+
 /// The GraphQL shape the contract promises for one upstream row, derived independently of
 /// the gateway's own mapping.
-fn expected_graphql(row: &Value) -> Value {
+pub(crate) fn expected_graphql(row: &Value) -> Value {
     let or = |v: Option<&Value>, default: Value| v.cloned().unwrap_or(default);
     let mut diff: Vec<(&String, &Value)> = row["diff"]
         .as_object()
@@ -42,16 +96,20 @@ fn expected_graphql(row: &Value) -> Value {
             "avatarUrl": or(u.get("avatar_url"), json!("")), "createdAt": u["created_at"],
             "updatedAt": or(u.get("updated_at"), Value::Null), "lastSeenAt": or(u.get("last_seen_at"), Value::Null),
             "status": u["status"], "loginType": u["login_type"], "themePreference": or(u.get("theme_preference"), json!("")),
-            "organizationIds": u["organization_ids"], "roles": roles
+            "organizationIds": u["organization_ids"], "roles": roles,
+            "hasAiSeat": or(u.get("has_ai_seat"), Value::Null),
+            "isServiceAccount": or(u.get("is_service_account"), Value::Null),
+            "extraFields": extra(u, USER_KEYS, Value::clone, Value::Null)
         })
     };
     json!({
         "id": row["id"], "requestId": row["request_id"], "time": row["time"], "ip": row["ip"],
         "userAgent": row["user_agent"], "resourceType": row["resource_type"], "resourceId": row["resource_id"],
         "resourceTarget": row["resource_target"], "resourceIcon": row["resource_icon"], "action": row["action"],
-        "diff": diff, "statusCode": row["status_code"], "additionalFields": row["additional_fields"],
+        "diff": diff, "statusCode": row["status_code"], "additionalFields": or(row.get("additional_fields"), Value::Null),
         "description": row["description"], "resourceLink": row["resource_link"], "isDeleted": row["is_deleted"],
-        "organizationId": row["organization_id"], "organization": organization, "user": user
+        "organizationId": row["organization_id"], "organization": organization, "user": user,
+        "extraFields": extra(row, ROW_KEYS, Value::clone, Value::Null)
     })
 }
 
@@ -117,7 +175,7 @@ fn from_pb_value(value: Option<&prost_types::Value>) -> Value {
 }
 
 /// An upstream row as the gRPC contract carries it: instants, doubles, defaults filled in.
-fn expected_grpc(row: &Value) -> Value {
+pub(crate) fn expected_grpc(row: &Value) -> Value {
     let or = |v: Option<&Value>, default: Value| v.cloned().unwrap_or(default);
     let diff: Map<String, Value> = row["diff"]
         .as_object()
@@ -144,7 +202,10 @@ fn expected_grpc(row: &Value) -> Value {
             "updated_at": u.get("updated_at").map_or(Value::Null, instant), "last_seen_at": u.get("last_seen_at").map_or(Value::Null, instant),
             "status": u["status"], "login_type": u["login_type"], "theme_preference": or(u.get("theme_preference"), json!("")),
             "organization_ids": u["organization_ids"],
-            "roles": u["roles"].as_array().expect("roles").iter().map(|r| json!({"name": r["name"], "display_name": or(r.get("display_name"), json!("")), "organization_id": or(r.get("organization_id"), json!(""))})).collect::<Vec<_>>()
+            "roles": u["roles"].as_array().expect("roles").iter().map(|r| json!({"name": r["name"], "display_name": or(r.get("display_name"), json!("")), "organization_id": or(r.get("organization_id"), json!(""))})).collect::<Vec<_>>(),
+            "has_ai_seat": or(u.get("has_ai_seat"), json!("<unset>")),
+            "is_service_account": or(u.get("is_service_account"), json!("<unset>")),
+            "extra_fields": extra(u, USER_KEYS, doubles, json!("<unset>"))
         })
     };
     json!({
@@ -154,12 +215,12 @@ fn expected_grpc(row: &Value) -> Value {
         "diff": diff, "status_code": row["status_code"], "additional_fields": row.get("additional_fields").map_or(json!("<unset>"), doubles),
         "description": row["description"], "resource_link": row["resource_link"], "is_deleted": row["is_deleted"],
         "organization_id": row["organization_id"], "organization": row.get("organization").cloned().unwrap_or(Value::Null),
-        "user": user
+        "user": user, "extra_fields": extra(row, ROW_KEYS, doubles, json!("<unset>"))
     })
 }
 
 /// A gRPC row in the same form as [`expected_grpc`].
-fn grpc_json(log: &pb::AuditLog) -> Value {
+pub(crate) fn grpc_json(log: &pb::AuditLog) -> Value {
     let diff: Map<String, Value> = log
         .diff
         .iter()
@@ -171,7 +232,10 @@ fn grpc_json(log: &pb::AuditLog) -> Value {
             "created_at": pb_instant(u.created_at.as_ref()), "updated_at": pb_instant(u.updated_at.as_ref()),
             "last_seen_at": pb_instant(u.last_seen_at.as_ref()), "status": u.status, "login_type": u.login_type,
             "theme_preference": u.theme_preference, "organization_ids": u.organization_ids,
-            "roles": u.roles.iter().map(|r| json!({"name": r.name, "display_name": r.display_name, "organization_id": r.organization_id})).collect::<Vec<_>>()
+            "roles": u.roles.iter().map(|r| json!({"name": r.name, "display_name": r.display_name, "organization_id": r.organization_id})).collect::<Vec<_>>(),
+            "has_ai_seat": u.has_ai_seat.map_or(json!("<unset>"), Value::from),
+            "is_service_account": u.is_service_account.map_or(json!("<unset>"), Value::from),
+            "extra_fields": pb_struct(u.extra_fields.as_ref())
         })
     });
     json!({
@@ -182,7 +246,19 @@ fn grpc_json(log: &pb::AuditLog) -> Value {
         "description": log.description, "resource_link": log.resource_link, "is_deleted": log.is_deleted,
         "organization_id": log.organization_id,
         "organization": log.organization.as_ref().map_or(Value::Null, |o| json!({"id": o.id, "name": o.name, "display_name": o.display_name, "icon": o.icon})),
-        "user": user
+        "user": user, "extra_fields": pb_struct(log.extra_fields.as_ref())
+    })
+}
+
+/// A `google.protobuf.Struct` as JSON; `"<unset>"` when unset.
+fn pb_struct(value: Option<&prost_types::Struct>) -> Value {
+    value.map_or(json!("<unset>"), |s| {
+        Value::Object(
+            s.fields
+                .iter()
+                .map(|(k, v)| (k.clone(), from_pb_value(Some(v))))
+                .collect(),
+        )
     })
 }
 

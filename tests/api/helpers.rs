@@ -31,7 +31,7 @@ pub(crate) fn http() -> reqwest::Client {
 }
 
 /// Every field of the GraphQL contract.
-pub(crate) const ALL_FIELDS: &str = "count countCap auditLogs { id requestId time ip userAgent resourceType resourceId resourceTarget resourceIcon action diff { field old new secret } statusCode additionalFields description resourceLink isDeleted organizationId organization { id name displayName icon } user { id username name email avatarUrl createdAt updatedAt lastSeenAt status loginType themePreference organizationIds roles { name displayName organizationId } } }";
+pub(crate) const ALL_FIELDS: &str = "count countCap auditLogs { id requestId time ip userAgent resourceType resourceId resourceTarget resourceIcon action diff { field old new secret } statusCode additionalFields description resourceLink isDeleted organizationId organization { id name displayName icon } user { id username name email avatarUrl createdAt updatedAt lastSeenAt status loginType themePreference organizationIds roles { name displayName organizationId } hasAiSeat isServiceAccount extraFields } extraFields }";
 
 /// A gateway under test.
 pub(crate) struct Gateway {

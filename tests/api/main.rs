@@ -12,6 +12,7 @@ mod demo;
 mod errors;
 mod fidelity;
 mod filters;
+mod fixtures;
 mod forwarding;
 mod graphiql;
 mod helpers;
