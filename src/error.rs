@@ -13,7 +13,7 @@ use std::{
     time::Duration,
 };
 
-use crate::auth::TokenError;
+use crate::{auth::TokenError, model::Invalid};
 
 /// One rejected input, named the way Coder names it (`limit`, `q`, `action`, ...).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +64,14 @@ pub enum Error {
     UpstreamStatus {
         status: u16,
         message: UpstreamMessage,
+    },
+    /// Coder sent a value its field's kind cannot read (a time that does not parse, a string
+    /// where a number belongs): something Coder's server never sends, named by row and field.
+    #[error("Coder sent a value the gateway cannot read: row {row}, field {field}: {reason}")]
+    BadValue {
+        row: String,
+        field: String,
+        reason: String,
     },
     /// Coder answered 200 with something that is not an audit page.
     #[error("Coder's answer is not a valid audit page: {reason}")]
@@ -175,6 +183,8 @@ pub enum Kind {
     Overloaded,
     /// A request refused at the door by load shedding.
     Shed,
+    /// A value in Coder's page that its field cannot hold.
+    DataLoss,
     ShuttingDown,
     Internal,
 }
@@ -206,6 +216,7 @@ impl Kind {
             Self::BacklogTooLarge => ("BACKLOG_TOO_LARGE", 9, 409),
             Self::Overloaded => ("SERVICE_OVERLOADED", 8, 503),
             Self::Shed => ("SERVICE_OVERLOADED", 14, 503),
+            Self::DataLoss => ("UPSTREAM_DATA_LOSS", 15, 502),
             Self::ShuttingDown => ("SHUTTING_DOWN", 14, 503),
             Self::Internal => ("INTERNAL_SERVER_ERROR", 13, 500),
         };
@@ -235,6 +246,7 @@ impl Error {
             Self::BacklogTooLarge { .. } => Kind::BacklogTooLarge,
             Self::Overloaded(_) => Kind::Overloaded,
             Self::Shed => Kind::Shed,
+            Self::BadValue { .. } => Kind::DataLoss,
             Self::ShuttingDown => Kind::ShuttingDown,
             Self::Internal { .. } => Kind::Internal,
         }
@@ -255,10 +267,22 @@ impl Error {
             self,
             Self::UpstreamStatus { .. }
                 | Self::UpstreamBody { .. }
+                | Self::BadValue { .. }
                 | Self::Unavailable { .. }
                 | Self::Timeout { .. }
                 | Self::Internal { .. }
         )
+    }
+
+    /// The value Coder sent that its field cannot hold, its row and field named; Coder's
+    /// words are bounded like any echo.
+    #[must_use]
+    pub fn bad_value(invalid: Invalid) -> Self {
+        Self::BadValue {
+            row: bounded(invalid.row, MAX_ECHO),
+            field: invalid.field,
+            reason: bounded(invalid.reason, MAX_ECHO),
+        }
     }
 
     /// A row of a page that parsed as JSON but is not an audit row.

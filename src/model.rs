@@ -26,7 +26,9 @@ mod view;
 pub use schema::FieldMeta;
 pub(crate) use schema::audit_schema;
 pub use time::{Timestamp, TimestampError};
-pub use view::{AuditLogView, DiffView, Extra, OrganizationView, PageView, RoleView, UserView};
+pub use view::{
+    AuditLogView, DiffView, Extra, Invalid, OrganizationView, PageView, RoleView, UserView,
+};
 
 /// One page of `GET /api/v2/audit`, owned: the [`PageView`] with its strings copied.
 #[derive(Debug, Clone)]
@@ -147,9 +149,13 @@ pub type SlimRole = RoleView<'static>;
 
 /// A row on its own, as the streaming surfaces keep it.
 fn parse_row(text: &str) -> Result<AuditLog, String> {
-    serde_json::from_str::<AuditLogView<'_>>(text)
-        .map(AuditLogView::into_owned)
-        .map_err(|e| e.to_string())
+    match serde_json::from_str::<AuditLogView<'_>>(text) {
+        Ok(row) => Ok(row.into_owned()),
+        // A value Coder could never send: read leniently, naming it (see `PageView`).
+        Err(strict) => AuditLogView::lenient(text)
+            .map(AuditLogView::into_owned)
+            .ok_or_else(|| strict.to_string()),
+    }
 }
 
 impl From<PageView<'_>> for AuditPage {

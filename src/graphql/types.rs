@@ -7,8 +7,9 @@
 use std::borrow::Cow;
 
 use async_graphql::{
-    ContextSelectionSet, InputValueError, InputValueResult, Json, Object, OutputType, Positioned,
-    Scalar, ScalarType, ServerError, ServerResult, Value, parser::types::Field, registry::Registry,
+    ContextSelectionSet, ErrorExtensions, InputValueError, InputValueResult, Json, Object,
+    OutputType, Positioned, Scalar, ScalarType, ServerError, ServerResult, Value,
+    parser::types::Field, registry::Registry,
 };
 use serde_json::value::RawValue;
 
@@ -145,6 +146,15 @@ impl OutputType for ExtraJson<'_> {
     }
 }
 
+/// A field whose value Coder sent unreadable is an error naming its row and field (and
+/// GraphQL's null propagation takes it from there).
+fn readable(invalid: &[model::Invalid], key: &str) -> async_graphql::Result<()> {
+    match invalid.iter().find(|invalid| invalid.field == key) {
+        Some(invalid) => Err(crate::error::Error::bad_value(invalid.clone()).extend()),
+        None => Ok(()),
+    }
+}
+
 /// The GraphQL type of each kind of field.
 macro_rules! graphql_type {
     (Str) => { &str };
@@ -218,8 +228,9 @@ macro_rules! objects {
         impl $graphql<'_> {
             $(
                 $(#[doc = $field_doc])*
-                async fn $key(&self) -> graphql_type!($kind) {
-                    graphql_value!(self.0.$key, $kind)
+                async fn $key(&self) -> async_graphql::Result<graphql_type!($kind)> {
+                    readable(&self.0.invalid, stringify!($key))?;
+                    Ok(graphql_value!(self.0.$key, $kind))
                 }
             )*
             $(

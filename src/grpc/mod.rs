@@ -42,6 +42,7 @@ use crate::{
     export::ExportRequest,
     middleware::grpc_timeout,
     model::{self, AuditLog, PageView, Row},
+    upstream::Fetched,
     watch::WatchRequest,
 };
 
@@ -82,7 +83,8 @@ impl AuditGrpc {
         AuditServer::new(self, max_message)
     }
 
-    /// `ListAuditLogs`, its response built by `read` from Coder's page read in place.
+    /// `ListAuditLogs`, its response built by `read` from Coder's page read in place; a page
+    /// holding a value Coder should never send is `DATA_LOSS`, naming its row and field.
     async fn list<T>(
         &self,
         request: Request<pb::ListAuditLogsRequest>,
@@ -96,7 +98,17 @@ impl AuditGrpc {
             limit: message.limit,
             offset: message.offset,
         };
-        let fetched = status::counted(self.audit.list_with(&call, &query, read).await)?;
+        let read = |page: PageView<'_>| match page.first_invalid() {
+            Some(invalid) => Err(Error::bad_value(invalid)),
+            None => Ok(read(page)),
+        };
+        let result = self.audit.list_with(&call, &query, read).await;
+        let fetched = status::counted(result.and_then(|fetched| {
+            Ok(Fetched {
+                page: fetched.page?,
+                coder_request_id: fetched.coder_request_id,
+            })
+        }))?;
         let mut response = Response::new(fetched.page);
         if let Some(id) = fetched
             .coder_request_id
@@ -122,13 +134,17 @@ impl AuditGrpc {
 /// A stream of messages as tonic serves it.
 type MessageStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
-/// A batch of streamed rows as messages; a row Coder sent malformed ends the stream.
+/// A batch of streamed rows as messages; a row Coder sent malformed, or with a value its
+/// field cannot hold (`DATA_LOSS`, naming row and field), ends the stream.
 fn messages(
     logs: impl Iterator<Item = Result<AuditLog, String>>,
 ) -> Result<Vec<pb::AuditLog>, Error> {
     logs.map(|log| {
-        log.map(convert::audit_log)
-            .map_err(|reason| Error::bad_row(&reason))
+        let log = log.map_err(|reason| Error::bad_row(&reason))?;
+        match log.first_invalid() {
+            Some(invalid) => Err(Error::bad_value(invalid)),
+            None => Ok(convert::audit_log(log)),
+        }
     })
     .collect()
 }

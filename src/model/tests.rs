@@ -236,3 +236,51 @@ fn a_repeated_diff_field_keeps_its_last_value_in_name_order() {
     assert_eq!(keys, ["a", "b"]);
     assert_eq!(view.diff[1].old.as_deref().map(RawValue::get), Some("3"));
 }
+
+#[test]
+fn a_value_coder_could_never_send_is_recorded_with_its_row_and_field() {
+    let mut bad_user = row(&json!({}));
+    bad_user["id"] = json!("row-1");
+    bad_user["user"] =
+        json!({"id": "u", "username": "n", "email": "e", "created_at": "", "roles": []});
+    let mut bad_status = row(&json!({}));
+    bad_status["id"] = json!("row-2");
+    bad_status["status_code"] = json!("200");
+    bad_status["time"] = json!("yesterday");
+    let good = row(&json!({}));
+    let body = json!({"audit_logs": [good, bad_user, bad_status], "count": 3}).to_string();
+    let page = PageView::from_json(body.as_bytes()).expect("served around the bad values");
+    assert_eq!(page.audit_logs.len(), 3);
+    assert!(page.audit_logs[0].first_invalid().is_none());
+    let invalid = page.audit_logs[1].first_invalid().expect("invalid");
+    assert_eq!(
+        (&*invalid.row, &*invalid.field),
+        ("row-1", "user.created_at"),
+        "{}",
+        invalid.reason
+    );
+    assert!(invalid.reason.contains("RFC 3339"), "{}", invalid.reason);
+    let invalid = page.first_invalid().expect("invalid");
+    assert_eq!(invalid.row, "row-1");
+    let invalid = page.audit_logs[2].first_invalid().expect("invalid");
+    assert_eq!((&*invalid.row, &*invalid.field), ("row-2", "time"));
+    assert_eq!(page.audit_logs[2].time, Timestamp::UNIX_EPOCH);
+    assert_eq!(page.audit_logs[2].status_code, 0);
+    let fields: Vec<&str> = page.audit_logs[2]
+        .invalid
+        .iter()
+        .map(|i| &*i.field)
+        .collect();
+    assert_eq!(fields, ["time", "status_code"]);
+    let owned = AuditPage::from_json(body.as_bytes()).expect("owned too");
+    assert_eq!(
+        owned.audit_logs[1]
+            .user
+            .as_ref()
+            .and_then(|u| u.invalid.first())
+            .map(|i| &*i.row),
+        Some("row-1")
+    );
+    // Not a page at all stays an error.
+    assert!(PageView::from_json(br#"{"audit_logs": [{"time": 1}], "count": 1}"#).is_err());
+}

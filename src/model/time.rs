@@ -32,6 +32,13 @@ pub struct TimestampError {
 }
 
 impl Timestamp {
+    /// 1970-01-01T00:00:00Z: what a time Coder sent unreadable holds.
+    pub const UNIX_EPOCH: Self = Self {
+        seconds: 0,
+        nanos: 0,
+        fraction_digits: 0,
+    };
+
     /// Seconds since the Unix epoch, negative before 1970 (Coder's "never" is year 1).
     #[must_use]
     pub fn seconds(&self) -> i64 {

@@ -41,15 +41,84 @@ pub struct PageView<'a> {
 impl<'a> PageView<'a> {
     /// Reads Coder's answer. The body is checked as UTF-8 once, as a whole, so the parser
     /// does not check each of the page's thousands of strings again.
+    ///
+    /// A page Coder's server could never send (a value its field's kind cannot read) is read
+    /// again, leniently: each such value is recorded on its object ([`Invalid`]) and the rest
+    /// of the page is kept, so the surfaces can serve it and name the row and the field.
     pub fn from_json(body: &'a [u8]) -> Result<Self, PageError> {
-        let mut page = serde_json::from_str::<Object<Self>>(std::str::from_utf8(body)?)?.0;
+        let text = std::str::from_utf8(body)?;
+        let mut page = match serde_json::from_str::<Object<Self>>(text) {
+            Ok(Object(page)) => page,
+            Err(strict) => Self::lenient(text).ok_or(strict)?,
+        };
         page.body_len = body.len();
         Ok(page)
+    }
+
+    fn lenient(text: &'a str) -> Option<Self> {
+        #[derive(Deserialize)]
+        struct RawPage<'a> {
+            #[serde(borrow)]
+            audit_logs: Option<Vec<&'a RawValue>>,
+            count: i64,
+            #[serde(default)]
+            count_cap: Option<i64>,
+        }
+        let Object(raw) = serde_json::from_str::<Object<RawPage<'a>>>(text).ok()?;
+        let audit_logs = (raw.audit_logs.unwrap_or_default().into_iter())
+            .map(|row| AuditLogView::lenient(row.get()))
+            .collect::<Option<Vec<_>>>()?;
+        Some(Self {
+            audit_logs,
+            count: raw.count,
+            count_cap: raw.count_cap,
+            body_len: 0,
+        })
+    }
+
+    /// The first value on the page that could not be read, naming its row and field.
+    #[must_use]
+    pub fn first_invalid(&self) -> Option<Invalid> {
+        self.audit_logs.iter().find_map(AuditLogView::first_invalid)
+    }
+}
+
+impl<'a> AuditLogView<'a> {
+    /// A row read leniently (see [`PageView::from_json`]), its invalid values naming it;
+    /// `None` when even that fails (a row without an id, say).
+    #[must_use]
+    pub fn lenient(text: &'a str) -> Option<Self> {
+        let Lenient(mut row) = serde_json::from_str::<Lenient<Self>>(text).ok()?;
+        let id = row.id.clone();
+        row.set_row(&id);
+        Some(row)
     }
 }
 
 /// The keys of an object that the schema does not name, in Coder's order, values as sent.
 pub type Extra<'a> = Vec<(Cow<'a, str>, Cow<'a, RawValue>)>;
+
+/// A value Coder sent that its field's kind cannot read: a time that does not parse, a
+/// string where a number belongs. Coder's server never sends one; the page is served
+/// around it, and every surface names the row and the field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid {
+    /// The row's id.
+    pub row: String,
+    /// The field's path within the row, by Coder's keys (`user.created_at`).
+    pub field: String,
+    pub reason: String,
+}
+
+impl Invalid {
+    fn under(mut self, parent: &str) -> Self {
+        self.field = format!("{parent}.{}", self.field);
+        self
+    }
+}
+
+/// An object read leniently: a value its kind cannot read is recorded, not fatal.
+struct Lenient<T>(T);
 
 /// What each kind of field is in the view.
 macro_rules! view_type {
@@ -132,6 +201,91 @@ macro_rules! present {
     };
 }
 
+/// A field's value of its kind, read from its JSON text; nested objects are read leniently
+/// too.
+macro_rules! lenient_value {
+    ($raw:ident, $de:lifetime, Str) => {
+        serde_json::from_str::<Text<$de>>($raw.get()).map(|t| t.0)
+    };
+    ($raw:ident, $de:lifetime, Key) => {
+        serde_json::from_str::<Text<$de>>($raw.get()).map(|t| t.0)
+    };
+    ($raw:ident, $de:lifetime, Json) => {
+        Ok::<_, serde_json::Error>(Some(Cow::Borrowed($raw)))
+    };
+    ($raw:ident, $de:lifetime, Strs) => {
+        serde_json::from_str::<Option<Vec<Text<$de>>>>($raw.get())
+            .map(|texts| texts.unwrap_or_default().into_iter().map(|t| t.0).collect())
+    };
+    ($raw:ident, $de:lifetime, Diff) => {
+        serde_json::from_str::<SortedDiff<$de>>($raw.get()).map(|d| d.0)
+    };
+    ($raw:ident, $de:lifetime, Organization) => {
+        serde_json::from_str::<Option<Lenient<OrganizationView<$de>>>>($raw.get())
+            .map(|o| o.map(|l| l.0))
+    };
+    ($raw:ident, $de:lifetime, User) => {
+        serde_json::from_str::<Option<Lenient<UserView<$de>>>>($raw.get()).map(|o| o.map(|l| l.0))
+    };
+    ($raw:ident, $de:lifetime, Roles) => {
+        serde_json::from_str::<Option<Vec<Lenient<RoleView<$de>>>>>($raw.get())
+            .map(|roles| roles.unwrap_or_default().into_iter().map(|l| l.0).collect())
+    };
+    ($raw:ident, $de:lifetime, $kind:ident) => {
+        serde_json::from_str::<view_type!($de, $kind)>($raw.get())
+    };
+}
+
+/// What a field holds when Coder's value for it could not be read.
+macro_rules! placeholder {
+    (Time) => {
+        Timestamp::UNIX_EPOCH
+    };
+    ($kind:ident) => {
+        Default::default()
+    };
+}
+
+/// The first unreadable value inside a field that holds objects.
+macro_rules! nested_invalid {
+    ($value:expr, Organization) => {
+        $value.as_ref().and_then(|o| o.first_invalid())
+    };
+    ($value:expr, User) => {
+        $value.as_ref().and_then(|o| o.first_invalid())
+    };
+    ($value:expr, Roles) => {
+        $value.iter().find_map(|o| o.first_invalid())
+    };
+    ($value:expr, Diff) => {
+        $value.iter().find_map(|o| o.first_invalid())
+    };
+    ($value:expr, $kind:ident) => {
+        None::<Invalid>
+    };
+}
+
+/// Names the row in the objects a field holds.
+macro_rules! set_row {
+    ($value:expr, Organization, $row:ident) => {
+        if let Some(o) = &mut $value {
+            o.set_row($row)
+        }
+    };
+    ($value:expr, User, $row:ident) => {
+        if let Some(o) = &mut $value {
+            o.set_row($row)
+        }
+    };
+    ($value:expr, Roles, $row:ident) => {
+        $value.iter_mut().for_each(|o| o.set_row($row))
+    };
+    ($value:expr, Diff, $row:ident) => {
+        $value.iter_mut().for_each(|o| o.set_row($row))
+    };
+    ($value:expr, $kind:ident, $row:ident) => {};
+}
+
 /// The view of each object of the table.
 macro_rules! views {
     ($(
@@ -152,6 +306,10 @@ macro_rules! views {
             )*
             /// Keys Coder sent that the schema does not name.
             pub extra: Extra<'a>,
+            /// The values of this object Coder sent that their kinds cannot read (found
+            /// when a page is read leniently, see [`PageView::from_json`]); each such field
+            /// holds its default.
+            pub invalid: Vec<Invalid>,
         }
 
         impl $view<'_> {
@@ -169,7 +327,75 @@ macro_rules! views {
                     extra: (self.extra.into_iter())
                         .map(|(key, value)| (Cow::Owned(key.into_owned()), Cow::Owned(value.into_owned())))
                         .collect(),
+                    invalid: self.invalid,
                 }
+            }
+
+            /// The first value that could not be read in this object or one it holds, named
+            /// by its path (`user.created_at`).
+            #[must_use]
+            pub fn first_invalid(&self) -> Option<Invalid> {
+                if let Some(invalid) = self.invalid.first() {
+                    return Some(invalid.clone());
+                }
+                $(
+                    if let Some(invalid) = nested_invalid!(self.$key, $kind) {
+                        return Some(invalid.under(stringify!($key)));
+                    }
+                )*
+                None
+            }
+
+            /// Names the row in every invalid value of this object and those it holds.
+            fn set_row(&mut self, row: &str) {
+                for invalid in &mut self.invalid {
+                    row.clone_into(&mut invalid.row);
+                }
+                $(set_row!(self.$key, $kind, row);)*
+            }
+        }
+
+        impl<'de> Deserialize<'de> for Lenient<$view<'de>> {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                struct LenientVisitor;
+
+                impl<'de> Visitor<'de> for LenientVisitor {
+                    type Value = Lenient<$view<'de>>;
+
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        f.write_str(concat!("a ", stringify!($graphql), " object"))
+                    }
+
+                    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                        $(let mut $key: Option<view_type!('de, $kind)> = None;)*
+                        let mut extra = Vec::new();
+                        let mut invalid = Vec::new();
+                        while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
+                            let raw = map.next_value::<&'de RawValue>()?;
+                            match &*key {
+                                $(stringify!($key) => match lenient_value!(raw, 'de, $kind) {
+                                    Ok(value) => $key = Some(value),
+                                    Err(error) => {
+                                        invalid.push(Invalid {
+                                            row: String::new(),
+                                            field: stringify!($key).to_owned(),
+                                            reason: error.to_string(),
+                                        });
+                                        $key = Some(placeholder!($kind));
+                                    }
+                                },)*
+                                _ => extra.push((key, Cow::Borrowed(raw))),
+                            }
+                        }
+                        Ok(Lenient($view {
+                            $($key: present!($key, $key, $presence),)*
+                            extra,
+                            invalid,
+                        }))
+                    }
+                }
+
+                deserializer.deserialize_map(LenientVisitor)
             }
         }
 
@@ -201,6 +427,7 @@ macro_rules! views {
                         Ok($view {
                             $($key: present!($key, $key, $presence),)*
                             extra,
+                            invalid: Vec::new(),
                         })
                     }
                 }

@@ -361,3 +361,98 @@ async fn a_slow_upstream_times_out() {
     };
     assert_both(&gateway, TOKEN, ("", 10, 0), &expect).await;
 }
+
+/// A page with a value Coder's server never sends: a user's `created_at` of `""` (as Coder's
+/// own mocks once had it) on the second row.
+const BAD_VALUE_PAGE: &str = r#"{"audit_logs":[
+ {"id":"row-a","request_id":"r","time":"2026-04-02T09:14:03Z","ip":"","user_agent":"","resource_type":"user","resource_id":"x","resource_target":"t","resource_icon":"","action":"write","diff":{},"status_code":200,"additional_fields":{},"description":"d","resource_link":"","is_deleted":false,"organization_id":"00000000-0000-0000-0000-000000000000","user":null},
+ {"id":"row-b","request_id":"r","time":"2026-04-02T09:14:02Z","ip":"","user_agent":"","resource_type":"user","resource_id":"x","resource_target":"t","resource_icon":"","action":"write","diff":{},"status_code":200,"additional_fields":{},"description":"d","resource_link":"","is_deleted":false,"organization_id":"00000000-0000-0000-0000-000000000000","user":{"id":"u","username":"mock","email":"m@x","created_at":"","last_seen_at":"","status":"active","login_type":"password","organization_ids":[],"roles":[]}}
+],"count":2,"count_cap":2000}"#;
+
+#[tokio::test]
+async fn a_value_coder_never_sends_is_named_by_row_and_field_on_every_surface() {
+    let fake = fake_coder(|| async { response(200, "application/json", BAD_VALUE_PAGE) }).await;
+    let gateway = gateway(&fake.url, &[]).await;
+
+    // GraphQL, first through async-graphql, then through a plan (which hands the page back):
+    // the rest of the page is served and the error at the value's path names the row and
+    // the field.
+    let query = "{ auditLogs(limit: 10) { auditLogs { id user { username createdAt } } } }";
+    for _ in 0..2 {
+        let (_, body) = gateway
+            .graphql_with(query, json!({}), &[("coder-session-token", "tok-en")])
+            .await;
+        let rows = &body["data"]["auditLogs"]["auditLogs"];
+        assert_eq!(rows[0]["id"], "row-a", "{body}");
+        assert_eq!(rows[1]["id"], "row-b", "{body}");
+        assert_ne!(rows[1]["user"]["createdAt"], "", "{body}");
+        let error = &body["errors"][0];
+        assert_eq!(error["extensions"]["code"], "UPSTREAM_DATA_LOSS", "{body}");
+        assert_eq!(
+            error["path"],
+            json!(["auditLogs", "auditLogs", 1, "user", "createdAt"])
+        );
+        let message = error["message"].as_str().expect("message");
+        assert!(
+            message.contains("row-b") && message.contains("created_at"),
+            "{message}"
+        );
+    }
+    // A field the selection leaves out is not an error.
+    let (_, body) = gateway
+        .graphql_with(
+            "{ auditLogs(limit: 10) { auditLogs { id user { username } } } }",
+            json!({}),
+            &[("coder-session-token", "tok-en")],
+        )
+        .await;
+    assert!(body.get("errors").is_none(), "{body}");
+    assert_eq!(
+        body["data"]["auditLogs"]["auditLogs"][1]["user"]["username"],
+        "mock"
+    );
+
+    // gRPC: DATA_LOSS, naming the row and the field, for the page and the stream.
+    let status = gateway
+        .grpc_page("tok-en", "", 10, 0)
+        .await
+        .expect_err("DATA_LOSS");
+    assert_eq!(status.code(), Code::DataLoss, "{status:?}");
+    assert!(
+        status.message().contains("row-b") && status.message().contains("user.created_at"),
+        "{status:?}"
+    );
+    let mut request =
+        tonic::Request::new(coder_audit_gateway::grpc::pb::ExportAuditLogsRequest::default());
+    request
+        .metadata_mut()
+        .insert("coder-session-token", "tok-en".parse().expect("ascii"));
+    let mut stream = gateway
+        .grpc()
+        .await
+        .export_audit_logs(request)
+        .await
+        .expect("export starts")
+        .into_inner();
+    let ended = loop {
+        match stream.message().await {
+            Ok(Some(_)) => {}
+            Ok(None) => panic!("the export ended without naming the bad value"),
+            Err(status) => break status,
+        }
+    };
+    assert_eq!(ended.code(), Code::DataLoss, "{ended:?}");
+    assert!(ended.message().contains("row-b"), "{ended:?}");
+
+    // NDJSON passes Coder's bytes and reads only id and time: every row comes through.
+    let text = crate::helpers::http()
+        .get(format!("http://{}/audit-logs/export", gateway.addr))
+        .header("coder-session-token", "tok-en")
+        .send()
+        .await
+        .expect("answers")
+        .text()
+        .await
+        .expect("body");
+    assert_eq!(text.lines().count(), 2, "{text}");
+}

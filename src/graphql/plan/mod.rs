@@ -240,12 +240,26 @@ impl Plan {
             },
         ))
         .await;
+        // A page the plan hands back is answered by the reference executor, whole.
+        let pages = (pages.into_iter())
+            .map(|page| match page {
+                None => Some(None),
+                Some(Ok(None)) => None,
+                Some(Ok(Some(page))) => Some(Some(Ok(page))),
+                Some(Err(error)) => Some(Some(Err(error))),
+            })
+            .collect::<Option<Vec<_>>>()?;
         Some(response(selection, pages))
     }
 }
 
 /// A root field's page, encoded, with the id Coder gave its request.
-type Page = Result<(Vec<u8>, Option<String>), ServerError>;
+type Encoded = (Vec<u8>, Option<String>);
+
+/// A root field's page; `Ok(None)` when the page holds a value Coder should never send,
+/// which the reference executor answers (a field error at that value's path, with
+/// GraphQL's null propagation).
+type Page = Result<Option<Encoded>, ServerError>;
 
 /// What the response starts with when its first key is a page: that page's buffer becomes
 /// the response, so a page is never copied.
@@ -271,6 +285,9 @@ async fn page(
     let fetched = super::error::counted(
         audit
             .list_with(call, query, |view| {
+                if view.first_invalid().is_some() {
+                    return None;
+                }
                 // Reserving is free until written: only the pages touched count.
                 let mut out = Vec::with_capacity(view.body_len + 256);
                 if lead {
@@ -279,18 +296,18 @@ async fn page(
                     out.extend_from_slice(&field.prefix);
                 }
                 encode::page(&mut out, &field.children, &view);
-                out
+                Some(out)
             })
             .await,
     )
     .map_err(at)?;
-    Ok((fetched.page, fetched.coder_request_id))
+    Ok(fetched.page.map(|page| (page, fetched.coder_request_id)))
 }
 
 /// The response body: `data` in selection order (a root field that failed is left out, and
 /// with none left `data` is `null`, as async-graphql answers), the id of the last page's
 /// Coder request, and the errors.
-fn response(selection: &Selection, pages: Vec<Option<Page>>) -> Vec<u8> {
+fn response(selection: &Selection, pages: Vec<Option<Result<Encoded, ServerError>>>) -> Vec<u8> {
     let mut errors = Vec::new();
     let mut coder_request_id = None;
     let mut out = None;
