@@ -33,6 +33,22 @@ pub struct ExportBatch {
     pub rows: Vec<Row>,
     /// Resumes the export right after this batch.
     pub cursor: String,
+    /// Where the export stood before this batch, for cursors inside it.
+    before: ExportCursor,
+    q: String,
+}
+
+impl ExportBatch {
+    /// Resumes the export right after the batch's row `index`: what a surface hands out when
+    /// that row cannot be delivered, so that a resume goes on past it.
+    #[must_use]
+    pub fn cursor_after(&self, index: usize) -> String {
+        let mut at = self.before.clone();
+        for row in self.rows.iter().take(index + 1) {
+            at.next.advance(row);
+        }
+        cursor::encode_export(&self.q, &at)
+    }
 }
 
 /// A running export; see the module documentation.
@@ -43,6 +59,8 @@ pub struct Export {
     start: Position,
     watch_cursor: Arc<str>,
     first: Option<Vec<Row>>,
+    /// The walker's position and anchor offset before the batch being read.
+    before: (Position, u32),
 }
 
 impl Export {
@@ -70,6 +88,7 @@ impl Export {
             .map_err(|e| Error::invalid(vec![Validation::new("after", e.to_string())]))?;
         let start = resumed.as_ref().map(|cursor| cursor.start.clone());
         let from = resumed.map(|cursor| (cursor.next, cursor.offset));
+        let before = from.clone().unwrap_or_default();
         let walker = Walker::new(source.clone(), q.clone(), page_size, from);
         let mut export = Self {
             call,
@@ -77,6 +96,7 @@ impl Export {
             start: start.clone().unwrap_or_default(),
             watch_cursor: Arc::from(""),
             first: None,
+            before,
         };
         // At least one batch, even from an empty trail: every batch carries the watch cursor.
         export.first = Some(
@@ -112,6 +132,17 @@ impl Export {
         };
         metrics::counter!("gateway_export_rows_total", "protocol" => self.call.protocol.as_str())
             .increment(rows.len() as u64);
+        let (position, offset) = std::mem::replace(
+            &mut self.before,
+            (self.walker.next.clone(), self.walker.offset),
+        );
+        let before = ExportCursor {
+            next: position,
+            // The anchor before the batch is still newer than any row in it: a walk resumed
+            // inside the batch starts there and skips what it already delivered.
+            offset,
+            start: self.start.clone(),
+        };
         let cursor = cursor::encode_export(
             &self.walker.q,
             &ExportCursor {
@@ -120,7 +151,12 @@ impl Export {
                 start: self.start.clone(),
             },
         );
-        Ok(Some(ExportBatch { rows, cursor }))
+        Ok(Some(ExportBatch {
+            rows,
+            cursor,
+            before,
+            q: self.walker.q.clone(),
+        }))
     }
 }
 

@@ -54,6 +54,22 @@ pub struct WatchBatch {
     pub rows: Vec<Arc<Row>>,
     /// Resumes the watch right after this batch.
     pub cursor: String,
+    /// Where the watch stood before this batch, for cursors inside it.
+    before: Position,
+    q: String,
+}
+
+impl WatchBatch {
+    /// Resumes the watch right after the batch's row `index`: what a surface hands out when
+    /// that row cannot be delivered, so that a resume goes on past it.
+    #[must_use]
+    pub fn cursor_after(&self, index: usize) -> String {
+        let mut at = self.before.clone();
+        for row in self.rows.iter().take(index + 1) {
+            at.advance(row);
+        }
+        cursor::encode_watch(&self.q, &at)
+    }
 }
 
 /// Watches and their pollers, shared by every surface.
@@ -273,6 +289,7 @@ impl Watch {
             if !self.pending.is_empty() {
                 let take = self.pending.len().min(max.max(1));
                 let rows: Vec<Arc<Row>> = self.pending.drain(..take).collect();
+                let before = self.delivered.clone();
                 for row in &rows {
                     self.delivered.advance(row);
                 }
@@ -281,6 +298,8 @@ impl Watch {
                 return Ok(WatchBatch {
                     rows,
                     cursor: cursor::encode_watch(&self.q, &self.delivered),
+                    before,
+                    q: self.q.clone(),
                 });
             }
             let closing = self.source.closing().clone();

@@ -31,7 +31,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use futures_util::Stream;
+use futures_util::{Stream, StreamExt as _};
 use tonic::{Request, Response, Status, metadata::MetadataValue};
 
 use crate::{
@@ -39,7 +39,7 @@ use crate::{
     auth::{CODER_SESSION_TOKEN, SessionToken},
     call::{CODER_REQUEST_ID, CallContext, Protocol, RequestInfo},
     error::{Error, Validation},
-    export::ExportRequest,
+    export::{ExportBatch, ExportRequest},
     middleware::grpc_timeout,
     model::{self, AuditLog, PageView, Row},
     upstream::Fetched,
@@ -134,27 +134,65 @@ impl AuditGrpc {
 /// A stream of messages as tonic serves it.
 type MessageStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
-/// A batch of streamed rows as messages; a row Coder sent malformed, or with a value its
-/// field cannot hold (`DATA_LOSS`, naming row and field), ends the stream.
-fn messages(
-    logs: impl Iterator<Item = Result<AuditLog, String>>,
-) -> Result<Vec<pb::AuditLog>, Error> {
-    logs.map(|log| {
-        let log = log.map_err(|reason| Error::bad_row(&reason))?;
-        match log.first_invalid() {
-            Some(invalid) => Err(Error::bad_value(invalid)),
-            None => Ok(convert::audit_log(log)),
-        }
-    })
-    .collect()
+/// What a stream sends for one batch: its messages and, when a row cannot be delivered, the
+/// status that ends the stream.
+type Items<T> = Vec<Result<T, Status>>;
+
+/// The first row of a batch that cannot be delivered (malformed, or holding a value its
+/// field cannot hold: `DATA_LOSS`, naming row and field): its place, why, the cursor that
+/// resumes past it and the one that resumes right before it.
+struct Undeliverable {
+    index: usize,
+    error: Error,
+    past: String,
+    before: Option<String>,
 }
 
-/// A stream's next item and the state to go on with; an error is its last item.
-fn item<T, S>(message: Result<T, Error>, state: S) -> (Result<T, Status>, Option<S>) {
-    match message {
-        Ok(message) => (Ok(message), Some(state)),
-        Err(error) => (Err(Status::from(error)), None),
+impl Undeliverable {
+    fn find<R: std::borrow::Borrow<Row>>(
+        rows: &[R],
+        cursor_after: impl Fn(usize) -> String,
+    ) -> Option<Self> {
+        let (index, error) =
+            rows.iter()
+                .enumerate()
+                .find_map(|(i, row)| match row.borrow().log() {
+                    Err(reason) => Some((i, Error::bad_row(reason))),
+                    Ok(log) => log
+                        .first_invalid()
+                        .map(|invalid| (i, Error::bad_value(invalid))),
+                })?;
+        Some(Self {
+            index,
+            error,
+            past: cursor_after(index),
+            before: index.checked_sub(1).map(&cursor_after),
+        })
     }
+}
+
+/// A batch as a stream's items: one message of its rows; or, when a row cannot be
+/// delivered, a message of the rows before it (resuming right before it) and then its error,
+/// whose details carry the cursor that resumes past it, so a resume does not stop there
+/// again. The flag says whether the stream goes on.
+fn batch_items<R, T>(
+    rows: Vec<R>,
+    cursor: String,
+    bad: Option<Undeliverable>,
+    log: impl Fn(R) -> Option<AuditLog>,
+    message: impl Fn(Vec<pb::AuditLog>, String) -> T,
+) -> (Items<T>, bool) {
+    let Some(bad) = bad else {
+        let logs = rows.into_iter().filter_map(log).map(convert::audit_log);
+        return (vec![Ok(message(logs.collect(), cursor))], true);
+    };
+    let mut items = Vec::new();
+    if let Some(before) = bad.before {
+        let logs = rows.into_iter().take(bad.index).filter_map(log);
+        items.push(Ok(message(logs.map(convert::audit_log).collect(), before)));
+    }
+    items.push(Err(status::past(&bad.error, bad.past)));
+    (items, false)
 }
 
 /// Who is calling and until when, from the call's metadata.
@@ -233,17 +271,28 @@ impl pb::audit_service_server::AuditService for AuditGrpc {
             let watch_cursor = watch_cursor.clone();
             async move {
                 let mut export = export?;
-                let message = export.next().await.transpose()?.and_then(|batch| {
-                    let audit_logs = messages(batch.rows.into_iter().map(Row::into_log))?;
-                    Ok(pb::ExportAuditLogsResponse {
+                let batch = match export.next().await.transpose()? {
+                    Ok(batch) => batch,
+                    Err(error) => return Some((vec![Err(Status::from(error))], None)),
+                };
+                let bad = Undeliverable::find(&batch.rows, |i| batch.cursor_after(i));
+                let ExportBatch { rows, cursor, .. } = batch;
+                // The export owns its rows: each moves into its message without a copy.
+                let (items, open) = batch_items(
+                    rows,
+                    cursor,
+                    bad,
+                    |row| row.into_log().ok(),
+                    |audit_logs, cursor| pb::ExportAuditLogsResponse {
                         audit_logs,
-                        cursor: batch.cursor,
-                        watch_cursor,
-                    })
-                });
-                Some(item(message, export))
+                        cursor,
+                        watch_cursor: watch_cursor.clone(),
+                    },
+                );
+                Some((items, open.then_some(export)))
             }
-        });
+        })
+        .flat_map(futures_util::stream::iter);
         Ok(Response::new(Box::pin(stream)))
     }
 
@@ -276,17 +325,22 @@ impl pb::audit_service_server::AuditService for AuditGrpc {
         let stream = futures_util::stream::unfold(Some(watch), |watch| async move {
             let mut watch = watch?;
             let batch = watch.next(usize::try_from(DEFAULT_PAGE_SIZE).unwrap_or(100));
-            let message = batch.await.and_then(|batch| {
-                let logs = batch.rows.iter();
-                let audit_logs =
-                    messages(logs.map(|row| row.log().cloned().map_err(str::to_owned)))?;
-                Ok(pb::WatchAuditLogsResponse {
-                    audit_logs,
-                    cursor: batch.cursor,
-                })
-            });
-            Some(item(message, watch))
-        });
+            let batch = match batch.await {
+                Ok(batch) => batch,
+                Err(error) => return Some((vec![Err(Status::from(error))], None)),
+            };
+            let bad = Undeliverable::find(&batch.rows, |i| batch.cursor_after(i));
+            // Watches share their rows: each is copied into its message.
+            let (items, open) = batch_items(
+                batch.rows,
+                batch.cursor,
+                bad,
+                |row| row.log().ok().cloned(),
+                |audit_logs, cursor| pb::WatchAuditLogsResponse { audit_logs, cursor },
+            );
+            Some((items, open.then_some(watch)))
+        })
+        .flat_map(futures_util::stream::iter);
         Ok(Response::new(Box::pin(stream)))
     }
 }

@@ -42,6 +42,19 @@ impl From<Error> for Status {
     }
 }
 
+/// A stream's end on a row it cannot deliver: the error's status, its `google.rpc.ErrorInfo`
+/// details carrying the cursor that resumes past that row (metadata `cursor`).
+pub(super) fn past(error: &Error, cursor: String) -> Status {
+    let code = Code::from_i32(error.codes().grpc);
+    let message = bounded(error.to_string(), MAX_STATUS_MESSAGE);
+    let metadata = std::collections::HashMap::from([("cursor".to_owned(), cursor)]);
+    Status::with_error_details(
+        code,
+        message,
+        ErrorDetails::with_error_info(error.codes().graphql, "coder-audit-gateway", metadata),
+    )
+}
+
 /// gRPC's canonical name of an error's code, as metrics label it.
 fn code_name(error: &Error) -> &'static str {
     match Code::from_i32(error.codes().grpc) {

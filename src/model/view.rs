@@ -56,9 +56,13 @@ impl<'a> PageView<'a> {
     }
 
     fn lenient(text: &'a str) -> Option<Self> {
+        /// Required, as in the strict page, though it may be `null`.
+        fn rows<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<&'de RawValue>>, D::Error> {
+            Option::deserialize(d)
+        }
         #[derive(Deserialize)]
         struct RawPage<'a> {
-            #[serde(borrow)]
+            #[serde(borrow, deserialize_with = "rows")]
             audit_logs: Option<Vec<&'a RawValue>>,
             count: i64,
             #[serde(default)]
@@ -374,6 +378,11 @@ macro_rules! views {
                             let raw = map.next_value::<&'de RawValue>()?;
                             match &*key {
                                 $(stringify!($key) => match lenient_value!(raw, 'de, $kind) {
+                                    Ok(_) if $key.is_some() => invalid.push(Invalid {
+                                        row: String::new(),
+                                        field: stringify!($key).to_owned(),
+                                        reason: "the key is given more than once".to_owned(),
+                                    }),
                                     Ok(value) => $key = Some(value),
                                     Err(error) => {
                                         invalid.push(Invalid {

@@ -362,6 +362,32 @@ async fn a_slow_upstream_times_out() {
     assert_both(&gateway, TOKEN, ("", 10, 0), &expect).await;
 }
 
+/// The ids an `ExportAuditLogs` from `after` delivers, and the status it ends with, if any.
+async fn export_ids(gateway: &Gateway, after: String) -> (Vec<String>, Option<tonic::Status>) {
+    let mut request = tonic::Request::new(coder_audit_gateway::grpc::pb::ExportAuditLogsRequest {
+        after,
+        ..Default::default()
+    });
+    request
+        .metadata_mut()
+        .insert("coder-session-token", "tok-en".parse().expect("ascii"));
+    let mut stream = gateway
+        .grpc()
+        .await
+        .export_audit_logs(request)
+        .await
+        .expect("export starts")
+        .into_inner();
+    let mut ids = Vec::new();
+    loop {
+        match stream.message().await {
+            Ok(Some(batch)) => ids.extend(batch.audit_logs.into_iter().map(|log| log.id)),
+            Ok(None) => return (ids, None),
+            Err(status) => return (ids, Some(status)),
+        }
+    }
+}
+
 /// A page with a value Coder's server never sends: a user's `created_at` of `""` (as Coder's
 /// own mocks once had it) on the second row.
 const BAD_VALUE_PAGE: &str = r#"{"audit_logs":[
@@ -422,27 +448,24 @@ async fn a_value_coder_never_sends_is_named_by_row_and_field_on_every_surface() 
         status.message().contains("row-b") && status.message().contains("user.created_at"),
         "{status:?}"
     );
-    let mut request =
-        tonic::Request::new(coder_audit_gateway::grpc::pb::ExportAuditLogsRequest::default());
-    request
-        .metadata_mut()
-        .insert("coder-session-token", "tok-en".parse().expect("ascii"));
-    let mut stream = gateway
-        .grpc()
-        .await
-        .export_audit_logs(request)
-        .await
-        .expect("export starts")
-        .into_inner();
-    let ended = loop {
-        match stream.message().await {
-            Ok(Some(_)) => {}
-            Ok(None) => panic!("the export ended without naming the bad value"),
-            Err(status) => break status,
-        }
-    };
+    let (delivered, ended) = export_ids(&gateway, String::new()).await;
+    let ended = ended.expect("the export ends naming the bad value");
     assert_eq!(ended.code(), Code::DataLoss, "{ended:?}");
     assert!(ended.message().contains("row-b"), "{ended:?}");
+    assert_eq!(
+        delivered,
+        ["row-a"],
+        "the rows before the bad one are delivered"
+    );
+    // The status carries the cursor past the bad row: a resume goes on from there.
+    let details = ended.get_error_details();
+    let cursor = details
+        .error_info()
+        .and_then(|info| info.metadata.get("cursor"))
+        .expect("a resume cursor");
+    let (after, ended) = export_ids(&gateway, cursor.clone()).await;
+    assert!(ended.is_none(), "no error past the bad row: {ended:?}");
+    assert!(after.is_empty(), "nothing is left past row-b: {after:?}");
 
     // NDJSON passes Coder's bytes and reads only id and time: every row comes through.
     let text = crate::helpers::http()

@@ -143,15 +143,19 @@ fn check(bytes: &[u8]) {
     };
     // The full parser serves a page around values Coder should never send (recording
     // them); the row parser reads each row's id and time, so only those may stop it.
-    let Ok(rows) = rows else {
-        assert!(
-            page.audit_logs.iter().any(|log| log
-                .invalid
-                .iter()
-                .any(|i| i.field == "id" || i.field == "time")),
-            "a page the full parser reads cleanly is accepted by the row parser"
-        );
-        return;
+    let rows = match rows {
+        Ok(rows) => rows,
+        Err(error) => {
+            assert!(
+                page.audit_logs.iter().any(|log| log
+                    .invalid
+                    .iter()
+                    .any(|i| i.field == "id" || i.field == "time")),
+                "a page the full parser reads cleanly is accepted by the row parser: {error} in {}",
+                String::from_utf8_lossy(bytes)
+            );
+            return;
+        }
     };
     assert_eq!(rows.len(), page.audit_logs.len());
     for (row, log) in rows.iter().zip(&page.audit_logs) {
