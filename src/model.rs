@@ -153,6 +153,7 @@ fn parse_row(text: &str) -> Result<AuditLog, String> {
         Ok(row) => Ok(row.into_owned()),
         // A value Coder could never send: read leniently, naming it (see `PageView`).
         Err(strict) => AuditLogView::lenient(text)
+            .inspect(AuditLogView::log_invalid)
             .map(AuditLogView::into_owned)
             .ok_or_else(|| strict.to_string()),
     }

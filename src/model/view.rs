@@ -72,6 +72,9 @@ impl<'a> PageView<'a> {
         let audit_logs = (raw.audit_logs.unwrap_or_default().into_iter())
             .map(|row| AuditLogView::lenient(row.get()))
             .collect::<Option<Vec<_>>>()?;
+        for log in &audit_logs {
+            log.log_invalid();
+        }
         Some(Self {
             audit_logs,
             count: raw.count,
@@ -97,6 +100,19 @@ impl<'a> AuditLogView<'a> {
         row.set_row(&id);
         Some(row)
     }
+
+    /// Tells the operator what the surfaces tell the caller: Coder sent a value its field
+    /// cannot hold, in this row, at this field.
+    pub fn log_invalid(&self) {
+        if let Some(invalid) = self.first_invalid() {
+            tracing::warn!(
+                row = %invalid.row,
+                field = %invalid.field,
+                reason = %invalid.reason,
+                "Coder sent a value the gateway cannot read"
+            );
+        }
+    }
 }
 
 /// The keys of an object that the schema does not name, in Coder's order, values as sent.
@@ -119,6 +135,21 @@ impl Invalid {
         self.field = format!("{parent}.{}", self.field);
         self
     }
+}
+
+/// Coder's words about a value, cut to what identifies it: a hostile page must not turn one
+/// value into a megabyte of log line or error message.
+fn short(mut reason: String) -> String {
+    const MAX: usize = 400;
+    if reason.len() > MAX {
+        let mut end = MAX;
+        while !reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        reason.truncate(end);
+        reason.push('…');
+    }
+    reason
 }
 
 /// An object read leniently: a value its kind cannot read is recorded, not fatal.
@@ -388,7 +419,7 @@ macro_rules! views {
                                         invalid.push(Invalid {
                                             row: String::new(),
                                             field: stringify!($key).to_owned(),
-                                            reason: error.to_string(),
+                                            reason: short(error.to_string()),
                                         });
                                         $key = Some(placeholder!($kind));
                                     }
