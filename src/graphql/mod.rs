@@ -145,7 +145,7 @@ impl Subscription {
             filter::AuditLogFilterInput,
         >,
         #[graphql(
-            desc = "Where to start: a `cursor` of an earlier event, or the watch cursor of an export (gRPC `watch_cursor`, NDJSON `X-Watch-Cursor`), issued for the same `q` and `filter`. Omitted means from now."
+            desc = "Where to start: a `cursor` of an earlier event (or of the error that ended a subscription on a row it could not deliver), or the watch cursor of an export (gRPC `watch_cursor`, NDJSON `X-Watch-Cursor`), issued for the same `q` and `filter`. Omitted means from now."
         )]
         after: Option<String>,
     ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<AuditLogEvent>> + use<>>
@@ -170,6 +170,19 @@ impl Subscription {
                 match watch.next(1).await {
                     Ok(batch) => {
                         let row = batch.rows.into_iter().next()?;
+                        // A row that cannot be delivered ends the subscription with its
+                        // error, whose `cursor` extension resumes past it.
+                        let undeliverable = match row.log() {
+                            Err(reason) => Some(Error::bad_row(reason)),
+                            Ok(log) => log.first_invalid().map(Error::bad_value),
+                        };
+                        if let Some(error) = undeliverable {
+                            let cursor = batch.cursor;
+                            let error = error
+                                .extend()
+                                .extend_with(|_, ext| ext.set("cursor", cursor));
+                            return Some((Err(error), None));
+                        }
                         Some((
                             Ok(AuditLogEvent {
                                 cursor: batch.cursor,

@@ -524,3 +524,72 @@ async fn the_export_command_writes_and_resumes_a_file_without_gaps_or_duplicates
     assert!(stderr.contains("CODER_SESSION_TOKEN"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A row as Coder sends it, at `time`, with `created_at` as its user's creation time.
+fn fake_row(id: &str, time: &str, created_at: &str) -> String {
+    json!({"id": id, "request_id": "r", "time": time, "ip": "", "user_agent": "", "resource_type": "user",
+        "resource_id": "x", "resource_target": "t", "resource_icon": "", "action": "write", "diff": {},
+        "status_code": 200, "additional_fields": {}, "description": "d", "resource_link": "", "is_deleted": false,
+        "organization_id": "00000000-0000-0000-0000-000000000000",
+        "user": {"id": "u", "username": "mock", "email": "m@x", "created_at": created_at,
+                 "last_seen_at": "2026-01-01T00:00:00Z", "status": "active", "login_type": "password",
+                 "organization_ids": [], "roles": []}})
+    .to_string()
+}
+
+#[tokio::test]
+async fn a_subscription_ends_on_a_row_it_cannot_deliver_with_the_cursor_past_it() {
+    let good = fake_row("row-a", "2026-04-02T09:14:02Z", "2025-01-01T00:00:00Z");
+    let bad = fake_row("row-b", "2026-04-02T09:14:03Z", "");
+    // Where the trail stood before row-b: the watch cursor of an export of row-a alone.
+    let before: &'static str =
+        Box::leak(format!(r#"{{"audit_logs":[{good}],"count":1}}"#).into_boxed_str());
+    let old = crate::helpers::fake_coder(move || async move {
+        crate::helpers::response(200, "application/json", before)
+    })
+    .await;
+    let response = http()
+        .get(format!(
+            "http://{}/audit-logs/export",
+            gateway(&old.url, &[]).await.addr
+        ))
+        .header("coder-session-token", "tok-en")
+        .send()
+        .await
+        .expect("answers");
+    let watch_cursor = response.headers()["x-watch-cursor"]
+        .to_str()
+        .expect("ASCII")
+        .to_owned();
+    // Then Coder records row-b, with a value its server never sends.
+    let after: &'static str =
+        Box::leak(format!(r#"{{"audit_logs":[{bad},{good}],"count":2}}"#).into_boxed_str());
+    let now = crate::helpers::fake_coder(move || async move {
+        crate::helpers::response(200, "application/json", after)
+    })
+    .await;
+    let gateway = gateway(&now.url, &[]).await;
+    let mut socket = connect(&gateway, &[]).await;
+    init(&mut socket, json!({"Coder-Session-Token": "tok-en"})).await;
+    subscribe(&mut socket, "1", json!({"after": watch_cursor})).await;
+    let message = receive(&mut socket).await;
+    assert_eq!(message["type"], "error", "{message}");
+    let error = &message["payload"][0];
+    assert_eq!(
+        error["extensions"]["code"], "UPSTREAM_DATA_LOSS",
+        "{message}"
+    );
+    let text = error["message"].as_str().expect("message");
+    assert!(
+        text.contains("row-b") && text.contains("user.created_at"),
+        "{text}"
+    );
+    // The cursor resumes past row-b: nothing is left to deliver, and no error comes.
+    let cursor = error["extensions"]["cursor"]
+        .as_str()
+        .expect("cursor")
+        .to_owned();
+    subscribe(&mut socket, "2", json!({"after": cursor})).await;
+    let quiet = tokio::time::timeout(Duration::from_millis(500), receive(&mut socket)).await;
+    assert!(quiet.is_err(), "nothing past row-b: {quiet:?}");
+}
