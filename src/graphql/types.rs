@@ -13,7 +13,7 @@ use async_graphql::{
 };
 use serde_json::value::RawValue;
 
-use crate::model;
+use crate::{error::Error, model};
 
 /// An RFC 3339 timestamp in UTC (`Z`), with exactly the sub-second digits Coder sent
 /// (Coder trims trailing zeros: `2026-04-02T09:02:11Z`, `2026-04-02T09:02:11.5Z`).
@@ -146,12 +146,53 @@ impl OutputType for ExtraJson<'_> {
     }
 }
 
-/// A field whose value Coder sent unreadable is an error naming its row and field (and
-/// GraphQL's null propagation takes it from there).
-fn readable(invalid: &[model::Invalid], key: &str) -> async_graphql::Result<()> {
-    match invalid.iter().find(|invalid| invalid.field == key) {
-        Some(invalid) => Err(crate::error::Error::bad_value(invalid.clone()).extend()),
-        None => Ok(()),
+/// A field's value, or the error naming the row and field of a value Coder sent that the
+/// field cannot hold. A nullable field answers `null` with the error at its path; a non-null
+/// one is the error (async-graphql then leaves its key out rather than nulling the parent).
+pub(crate) enum Checked<T> {
+    Value(T),
+    Unreadable(async_graphql::Error),
+}
+
+impl<T> Checked<T> {
+    fn of(invalid: &[model::Invalid], key: &str, value: impl FnOnce() -> T) -> Self {
+        match invalid.iter().find(|invalid| invalid.field == key) {
+            Some(invalid) => Self::Unreadable(Error::bad_value(invalid.clone()).extend()),
+            None => Self::Value(value()),
+        }
+    }
+}
+
+impl<T: OutputType> OutputType for Checked<T> {
+    fn type_name() -> Cow<'static, str> {
+        T::type_name()
+    }
+
+    fn qualified_type_name() -> String {
+        T::qualified_type_name()
+    }
+
+    fn create_type_info(registry: &mut Registry) -> String {
+        T::create_type_info(registry)
+    }
+
+    async fn resolve(
+        &self,
+        ctx: &ContextSelectionSet<'_>,
+        field: &Positioned<Field>,
+    ) -> ServerResult<Value> {
+        match self {
+            Self::Value(value) => value.resolve(ctx, field).await,
+            Self::Unreadable(error) => {
+                let error = ctx.set_error_path(error.clone().into_server_error(field.pos));
+                if T::qualified_type_name().ends_with('!') {
+                    Err(error)
+                } else {
+                    ctx.add_error(error);
+                    Ok(Value::Null)
+                }
+            }
+        }
     }
 }
 
@@ -228,9 +269,10 @@ macro_rules! objects {
         impl $graphql<'_> {
             $(
                 $(#[doc = $field_doc])*
-                async fn $key(&self) -> async_graphql::Result<graphql_type!($kind)> {
-                    readable(&self.0.invalid, stringify!($key))?;
-                    Ok(graphql_value!(self.0.$key, $kind))
+                async fn $key(&self) -> Checked<graphql_type!($kind)> {
+                    Checked::of(&self.0.invalid, stringify!($key), || -> graphql_type!($kind) {
+                        graphql_value!(self.0.$key, $kind)
+                    })
                 }
             )*
             $(

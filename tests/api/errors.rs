@@ -424,6 +424,25 @@ async fn a_value_coder_never_sends_is_named_by_row_and_field_on_every_surface() 
             "{message}"
         );
     }
+    // A nullable field is null, its key present, with the error at its path.
+    let (_, body) = gateway
+        .graphql_with(
+            "{ auditLogs(limit: 10) { auditLogs { id user { username lastSeenAt } } } }",
+            json!({}),
+            &[("coder-session-token", "tok-en")],
+        )
+        .await;
+    let user = &body["data"]["auditLogs"]["auditLogs"][1]["user"];
+    assert_eq!(
+        user,
+        &json!({"username": "mock", "lastSeenAt": null}),
+        "{body}"
+    );
+    assert_eq!(
+        body["errors"][0]["path"],
+        json!(["auditLogs", "auditLogs", 1, "user", "lastSeenAt"]),
+        "{body}"
+    );
     // A field the selection leaves out is not an error.
     let (_, body) = gateway
         .graphql_with(
