@@ -364,28 +364,8 @@ async fn a_slow_upstream_times_out() {
 
 /// The ids an `ExportAuditLogs` from `after` delivers, and the status it ends with, if any.
 async fn export_ids(gateway: &Gateway, after: String) -> (Vec<String>, Option<tonic::Status>) {
-    let mut request = tonic::Request::new(coder_audit_gateway::grpc::pb::ExportAuditLogsRequest {
-        after,
-        ..Default::default()
-    });
-    request
-        .metadata_mut()
-        .insert("coder-session-token", "tok-en".parse().expect("ascii"));
-    let mut stream = gateway
-        .grpc()
-        .await
-        .export_audit_logs(request)
-        .await
-        .expect("export starts")
-        .into_inner();
-    let mut ids = Vec::new();
-    loop {
-        match stream.message().await {
-            Ok(Some(batch)) => ids.extend(batch.audit_logs.into_iter().map(|log| log.id)),
-            Ok(None) => return (ids, None),
-            Err(status) => return (ids, Some(status)),
-        }
-    }
+    let (rows, ended) = gateway.grpc_export("tok-en", after, 0).await;
+    (rows.into_iter().map(|log| log.id).collect(), ended)
 }
 
 /// A page with a value Coder's server never sends: a user's `created_at` of `""` (as Coder's

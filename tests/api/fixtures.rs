@@ -14,7 +14,6 @@ use axum::{
     http::{HeaderMap, StatusCode},
     response::IntoResponse,
 };
-use coder_audit_gateway::grpc::pb;
 use serde_json::Value;
 
 use crate::{
@@ -135,24 +134,8 @@ async fn coders_own_fixtures_come_back_exact_on_every_surface() {
     // gRPC: the page, and an export streamed in small batches.
     let grpc = gateway.grpc_page("tok-en", "", 100, 0).await.expect("page");
     assert_grpc_matches(&page, &grpc);
-    let mut request = tonic::Request::new(pb::ExportAuditLogsRequest {
-        page_size: 7,
-        ..Default::default()
-    });
-    request
-        .metadata_mut()
-        .insert("coder-session-token", "tok-en".parse().expect("ascii"));
-    let mut stream = gateway
-        .grpc()
-        .await
-        .export_audit_logs(request)
-        .await
-        .expect("export starts")
-        .into_inner();
-    let mut exported = Vec::new();
-    while let Some(batch) = stream.message().await.expect("export streams") {
-        exported.extend(batch.audit_logs);
-    }
+    let (exported, ended) = gateway.grpc_export("tok-en", String::new(), 7).await;
+    assert!(ended.is_none(), "{ended:?}");
     assert_eq!(exported.len(), rows.len());
     for (log, (row, _)) in exported.iter().zip(rows.iter()) {
         assert_eq!(

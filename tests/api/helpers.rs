@@ -151,6 +151,39 @@ impl Gateway {
         .await
     }
 
+    /// `ExportAuditLogs` as `token` from `after`, in pages of `page_size`: every row it
+    /// delivers, and the status it ends with, if any.
+    pub(crate) async fn grpc_export(
+        &self,
+        token: &str,
+        after: String,
+        page_size: i32,
+    ) -> (Vec<pb::AuditLog>, Option<tonic::Status>) {
+        let mut request = tonic::Request::new(pb::ExportAuditLogsRequest {
+            after,
+            page_size,
+            ..Default::default()
+        });
+        request
+            .metadata_mut()
+            .insert("coder-session-token", token.parse().expect("ascii token"));
+        let mut stream = self
+            .grpc()
+            .await
+            .export_audit_logs(request)
+            .await
+            .expect("export starts")
+            .into_inner();
+        let mut rows = Vec::new();
+        loop {
+            match stream.message().await {
+                Ok(Some(batch)) => rows.extend(batch.audit_logs),
+                Ok(None) => return (rows, None),
+                Err(status) => return (rows, Some(status)),
+            }
+        }
+    }
+
     /// `ListAuditLogs` with any request, as `token`.
     pub(crate) async fn grpc_filtered(
         &self,
