@@ -13,7 +13,8 @@
 //! A request the plan cannot answer exactly as the reference would (a variable value it
 //! does not vouch for, an argument it cannot read, a `@skip`/`@include` variable left to its
 //! declared default, which async-graphql does not apply) goes to async-graphql instead,
-//! which stays the one place that words request errors. The same cache holds the documents that
+//! which stays the one place that words request errors; so does a page holding a value Coder
+//! should never send, whose field errors async-graphql places (Coder is asked again). The same cache holds the documents that
 //! automatic persisted queries refer to by hash.
 
 mod compile;
