@@ -593,3 +593,78 @@ async fn a_subscription_ends_on_a_row_it_cannot_deliver_with_the_cursor_past_it(
     let quiet = tokio::time::timeout(Duration::from_millis(500), receive(&mut socket)).await;
     assert!(quiet.is_err(), "nothing past row-b: {quiet:?}");
 }
+
+#[tokio::test]
+async fn a_grpc_watch_ends_on_an_undeliverable_row_with_the_cursor_past_it() {
+    use tonic_types::StatusExt as _;
+
+    let older = fake_row("row-a", "2026-04-02T09:14:01Z", "2025-01-01T00:00:00Z");
+    let good = fake_row("row-b", "2026-04-02T09:14:02Z", "2025-01-01T00:00:00Z");
+    let bad = fake_row("row-c", "2026-04-02T09:14:03Z", "");
+    let before: &'static str =
+        Box::leak(format!(r#"{{"audit_logs":[{older}],"count":1}}"#).into_boxed_str());
+    let old = crate::helpers::fake_coder(move || async move {
+        crate::helpers::response(200, "application/json", before)
+    })
+    .await;
+    let response = http()
+        .get(format!(
+            "http://{}/audit-logs/export",
+            gateway(&old.url, &[]).await.addr
+        ))
+        .header("coder-session-token", "tok-en")
+        .send()
+        .await
+        .expect("answers");
+    let watch_cursor = response.headers()["x-watch-cursor"]
+        .to_str()
+        .expect("ASCII")
+        .to_owned();
+    // Coder then records row-b and row-c; row-c holds a value its server never sends.
+    let after: &'static str =
+        Box::leak(format!(r#"{{"audit_logs":[{bad},{good},{older}],"count":3}}"#).into_boxed_str());
+    let now = crate::helpers::fake_coder(move || async move {
+        crate::helpers::response(200, "application/json", after)
+    })
+    .await;
+    let gateway = gateway(&now.url, &[]).await;
+    let watch = |after: String| {
+        let mut request = tonic::Request::new(pb::WatchAuditLogsRequest {
+            after,
+            ..Default::default()
+        });
+        request
+            .metadata_mut()
+            .insert("coder-session-token", "tok-en".parse().expect("ascii"));
+        request
+    };
+    let mut stream = gateway
+        .grpc()
+        .await
+        .watch_audit_logs(watch(watch_cursor))
+        .await
+        .expect("the watch starts")
+        .into_inner();
+    // Oldest first: row-b is delivered, then the watch ends on row-c.
+    let first = stream.message().await.expect("a message").expect("row-b");
+    let ids: Vec<&str> = first.audit_logs.iter().map(|log| log.id.as_str()).collect();
+    assert_eq!(ids, ["row-b"]);
+    let ended = stream.message().await.expect_err("ends on row-c");
+    assert_eq!(ended.code(), tonic::Code::DataLoss, "{ended:?}");
+    assert!(ended.message().contains("row-c"), "{ended:?}");
+    let cursor = ended
+        .get_error_details()
+        .error_info()
+        .and_then(|info| info.metadata.get("cursor").cloned())
+        .expect("a resume cursor");
+    // Resumed past row-c, the watch has nothing to say (and no error).
+    let mut resumed = gateway
+        .grpc()
+        .await
+        .watch_audit_logs(watch(cursor))
+        .await
+        .expect("the watch resumes")
+        .into_inner();
+    let quiet = tokio::time::timeout(Duration::from_millis(500), resumed.message()).await;
+    assert!(quiet.is_err(), "nothing past row-c: {quiet:?}");
+}
