@@ -8,8 +8,9 @@ use std::borrow::Cow;
 
 use async_graphql::{
     ContextSelectionSet, ErrorExtensions, InputValueError, InputValueResult, Json, Object,
-    OutputType, Positioned, Scalar, ScalarType, ServerError, ServerResult, Value,
-    parser::types::Field, registry::Registry,
+    OutputType, PathSegment, Positioned, Scalar, ScalarType, ServerError, ServerResult, Value,
+    parser::types::{Directive, Field, Selection, SelectionSet},
+    registry::Registry,
 };
 use serde_json::value::RawValue;
 
@@ -208,8 +209,8 @@ macro_rules! graphql_type {
     (Json) => { Option<RawJson<'_>> };
     (Strs) => { Vec<&str> };
     (Diff) => { Vec<AuditDiffEntry<'_>> };
-    (Organization) => { Option<MinimalOrganization<'_>> };
-    (User) => { Option<User<'_>> };
+    (Organization) => { Nullable<MinimalOrganization<'_>> };
+    (User) => { Nullable<User<'_>> };
     (Roles) => { Vec<SlimRole<'_>> };
 }
 
@@ -231,16 +232,53 @@ macro_rules! graphql_value {
         $value.iter().map(AuditDiffEntry).collect()
     };
     ($value:expr, Organization) => {
-        $value.as_ref().map(MinimalOrganization)
+        Nullable($value.as_ref().map(MinimalOrganization))
     };
     ($value:expr, User) => {
-        $value.as_ref().map(User)
+        Nullable($value.as_ref().map(User))
     };
     ($value:expr, Roles) => {
         $value.iter().map(SlimRole).collect()
     };
     ($value:expr, $kind:ident) => {
         $value
+    };
+}
+
+/// What a selected field of its kind holds unreadable, reached through non-null fields; a
+/// nullable field (or object) absorbs its own.
+macro_rules! below {
+    ($object:ident, $key:ident, OptTime, $ctx:ident, $field:ident, $path:ident) => {
+        None
+    };
+    ($object:ident, $key:ident, OptBool, $ctx:ident, $field:ident, $path:ident) => {
+        None
+    };
+    ($object:ident, $key:ident, Json, $ctx:ident, $field:ident, $path:ident) => {
+        None
+    };
+    ($object:ident, $key:ident, Organization, $ctx:ident, $field:ident, $path:ident) => {
+        None
+    };
+    ($object:ident, $key:ident, User, $ctx:ident, $field:ident, $path:ident) => {
+        None
+    };
+    ($object:ident, $key:ident, Diff, $ctx:ident, $field:ident, $path:ident) => {
+        unreadable_here(&$object.0.invalid, stringify!($key), $field.pos, &$path).or_else(|| {
+            each_unreadable(
+                $object.0.$key.iter().map(AuditDiffEntry),
+                $ctx,
+                $field,
+                &$path,
+            )
+        })
+    };
+    ($object:ident, $key:ident, Roles, $ctx:ident, $field:ident, $path:ident) => {
+        unreadable_here(&$object.0.invalid, stringify!($key), $field.pos, &$path)
+            .or_else(|| each_unreadable($object.0.$key.iter().map(SlimRole), $ctx, $field, &$path))
+    };
+    ($object:ident, $key:ident, $kind:ident, $ctx:ident, $field:ident, $path:ident) => {
+        unreadable_here(&$object.0.invalid, stringify!($key), $field.pos, &$path)
     };
 }
 
@@ -285,10 +323,150 @@ macro_rules! objects {
                 }
             )?
         }
+
+        impl Unreadable for $graphql<'_> {
+            fn unreadable(&self, ctx: &ContextSelectionSet<'_>, set: &SelectionSet, path: &[PathSegment]) -> Option<ServerError> {
+                let mut found = None;
+                selected(ctx, set, &mut |key, field| {
+                    let name = field.node.name.node.as_str();
+                    $(
+                        if found.is_none() && name == $name {
+                            let mut here = path.to_vec();
+                            here.push(PathSegment::Field(key.to_owned()));
+                            found = below!(self, $key, $kind, ctx, field, here);
+                        }
+                    )*
+                });
+                found
+            }
+        }
     )*};
 }
 
 model::audit_schema!(objects);
+
+/// An unreadable value that a selection reaches through non-null fields only: it nulls the
+/// nearest nullable object above it, as GraphQL's null propagation asks.
+trait Unreadable {
+    fn unreadable(
+        &self,
+        ctx: &ContextSelectionSet<'_>,
+        set: &SelectionSet,
+        path: &[PathSegment],
+    ) -> Option<ServerError>;
+}
+
+/// The error of the value of `key`, if it is unreadable, at `path`.
+fn unreadable_here(
+    invalid: &[model::Invalid],
+    key: &str,
+    pos: async_graphql::Pos,
+    path: &[PathSegment],
+) -> Option<ServerError> {
+    let invalid = invalid.iter().find(|invalid| invalid.field == key)?;
+    let mut error = Error::bad_value(invalid.clone())
+        .extend()
+        .into_server_error(pos);
+    error.path = path.to_vec();
+    Some(error)
+}
+
+/// The first unreadable value that the selection of `field` reaches in a list's objects.
+fn each_unreadable<T: Unreadable>(
+    items: impl Iterator<Item = T>,
+    ctx: &ContextSelectionSet<'_>,
+    field: &Positioned<Field>,
+    path: &[PathSegment],
+) -> Option<ServerError> {
+    items.enumerate().find_map(|(i, item)| {
+        let mut here = path.to_vec();
+        here.push(PathSegment::Index(i));
+        item.unreadable(ctx, &field.node.selection_set.node, &here)
+    })
+}
+
+/// The fields a selection set asks for, by response key, fragments flattened and
+/// `@skip`/`@include` applied (literal or variable conditions).
+fn selected<'s>(
+    ctx: &'s ContextSelectionSet<'_>,
+    set: &'s SelectionSet,
+    visit: &mut dyn FnMut(&str, &'s Positioned<Field>),
+) {
+    let included = |directives: &[Positioned<Directive>]| {
+        directives.iter().all(|directive| {
+            let condition = directive
+                .node
+                .get_argument("if")
+                .map(|value| match &value.node {
+                    async_graphql_value::Value::Boolean(b) => *b,
+                    async_graphql_value::Value::Variable(name) => matches!(
+                        ctx.query_env.variables.get(name),
+                        Some(Value::Boolean(true))
+                    ),
+                    _ => false,
+                });
+            match (directive.node.name.node.as_str(), condition) {
+                ("skip", Some(skip)) => !skip,
+                ("include", Some(include)) => include,
+                _ => true,
+            }
+        })
+    };
+    for selection in &set.items {
+        match &selection.node {
+            Selection::Field(field) if included(&field.node.directives) => {
+                visit(field.node.response_key().node.as_str(), field);
+            }
+            Selection::FragmentSpread(spread) if included(&spread.node.directives) => {
+                if let Some(fragment) = ctx.query_env.fragments.get(&spread.node.fragment_name.node)
+                {
+                    selected(ctx, &fragment.node.selection_set.node, visit);
+                }
+            }
+            Selection::InlineFragment(inline) if included(&inline.node.directives) => {
+                selected(ctx, &inline.node.selection_set.node, visit);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A nullable object: `null`, with the error at the value's path, when its selection
+/// reaches a value Coder sent unreadable through non-null fields only.
+pub(crate) struct Nullable<T>(Option<T>);
+
+impl<T: OutputType + Unreadable> OutputType for Nullable<T> {
+    fn type_name() -> Cow<'static, str> {
+        T::type_name()
+    }
+
+    fn qualified_type_name() -> String {
+        <Option<T> as OutputType>::qualified_type_name()
+    }
+
+    fn create_type_info(registry: &mut Registry) -> String {
+        <Option<T> as OutputType>::create_type_info(registry)
+    }
+
+    async fn resolve(
+        &self,
+        ctx: &ContextSelectionSet<'_>,
+        field: &Positioned<Field>,
+    ) -> ServerResult<Value> {
+        let Some(object) = &self.0 else {
+            return Ok(Value::Null);
+        };
+        // The path of this field, as async-graphql reports it.
+        let path = ctx.set_error_path(ServerError::new("", None)).path;
+        match object.unreadable(ctx, &field.node.selection_set.node, &path) {
+            Some(error) => {
+                ctx.add_error(error);
+                Ok(Value::Null)
+            }
+            None => object.resolve(ctx, field).await,
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {

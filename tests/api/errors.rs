@@ -381,7 +381,8 @@ async fn a_value_coder_never_sends_is_named_by_row_and_field_on_every_surface() 
     let gateway = gateway(&fake.url, &[]).await;
 
     // GraphQL, first through async-graphql, then through a plan (which hands the page back):
-    // the rest of the page is served and the error at the value's path names the row and
+    // the rest of the page is served, the non-null createdAt nulls the nullable user above
+    // it (GraphQL's null propagation), and the error at the value's path names the row and
     // the field.
     let query = "{ auditLogs(limit: 10) { auditLogs { id user { username createdAt } } } }";
     for _ in 0..2 {
@@ -391,7 +392,8 @@ async fn a_value_coder_never_sends_is_named_by_row_and_field_on_every_surface() 
         let rows = &body["data"]["auditLogs"]["auditLogs"];
         assert_eq!(rows[0]["id"], "row-a", "{body}");
         assert_eq!(rows[1]["id"], "row-b", "{body}");
-        assert_ne!(rows[1]["user"]["createdAt"], "", "{body}");
+        assert_eq!(rows[1]["user"], Value::Null, "{body}");
+        assert_eq!(body["errors"].as_array().map(Vec::len), Some(1), "{body}");
         let error = &body["errors"][0];
         assert_eq!(error["extensions"]["code"], "UPSTREAM_DATA_LOSS", "{body}");
         assert_eq!(
@@ -421,6 +423,19 @@ async fn a_value_coder_never_sends_is_named_by_row_and_field_on_every_surface() 
     assert_eq!(
         body["errors"][0]["path"],
         json!(["auditLogs", "auditLogs", 1, "user", "lastSeenAt"]),
+        "{body}"
+    );
+    // A field the selection skips is not an error either.
+    let (_, body) = gateway
+        .graphql_with(
+            "query($no: Boolean!) { auditLogs(limit: 10) { auditLogs { user { username ...Created } } } } fragment Created on User { createdAt @include(if: $no) }",
+            json!({"no": false}),
+            &[("coder-session-token", "tok-en")],
+        )
+        .await;
+    assert_eq!(
+        body["data"]["auditLogs"]["auditLogs"][1]["user"],
+        json!({"username": "mock"}),
         "{body}"
     );
     // A field the selection leaves out is not an error.
