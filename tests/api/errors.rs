@@ -376,10 +376,9 @@ const BAD_VALUE_PAGE: &str = r#"{"audit_logs":[
 ],"count":2,"count_cap":2000}"#;
 
 #[tokio::test]
-async fn a_value_coder_never_sends_is_named_by_row_and_field_on_every_surface() {
+async fn graphql_serves_a_page_around_a_value_coder_never_sends() {
     let fake = fake_coder(|| async { response(200, "application/json", BAD_VALUE_PAGE) }).await;
     let gateway = gateway(&fake.url, &[]).await;
-
     // GraphQL, first through async-graphql, then through a plan (which hands the page back):
     // the rest of the page is served, the non-null createdAt nulls the nullable user above
     // it (GraphQL's null propagation), and the error at the value's path names the row and
@@ -451,6 +450,12 @@ async fn a_value_coder_never_sends_is_named_by_row_and_field_on_every_surface() 
         body["data"]["auditLogs"]["auditLogs"][1]["user"]["username"],
         "mock"
     );
+}
+
+#[tokio::test]
+async fn a_value_coder_never_sends_is_named_by_row_and_field_over_grpc_and_ndjson() {
+    let fake = fake_coder(|| async { response(200, "application/json", BAD_VALUE_PAGE) }).await;
+    let gateway = gateway(&fake.url, &[]).await;
 
     // gRPC: DATA_LOSS, naming the row and the field, for the page and the stream.
     let status = gateway
