@@ -325,6 +325,10 @@ macro_rules! objects {
         }
 
         impl Unreadable for $graphql<'_> {
+            fn readable(&self) -> bool {
+                self.0.first_invalid().is_none()
+            }
+
             fn unreadable(&self, ctx: &ContextSelectionSet<'_>, set: &SelectionSet, path: &[PathSegment]) -> Option<ServerError> {
                 let mut found = None;
                 selected(ctx, set, &mut |key, field| {
@@ -348,6 +352,10 @@ model::audit_schema!(objects);
 /// An unreadable value that a selection reaches through non-null fields only: it nulls the
 /// nearest nullable object above it, as GraphQL's null propagation asks.
 trait Unreadable {
+    /// Whether every value of the object and those it holds could be read: the common case,
+    /// which needs no look at the selection.
+    fn readable(&self) -> bool;
+
     fn unreadable(
         &self,
         ctx: &ContextSelectionSet<'_>,
@@ -456,6 +464,9 @@ impl<T: OutputType + Unreadable> OutputType for Nullable<T> {
         let Some(object) = &self.0 else {
             return Ok(Value::Null);
         };
+        if object.readable() {
+            return object.resolve(ctx, field).await;
+        }
         // The path of this field, as async-graphql reports it.
         let path = ctx.set_error_path(ServerError::new("", None)).path;
         match object.unreadable(ctx, &field.node.selection_set.node, &path) {
