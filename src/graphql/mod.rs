@@ -99,7 +99,7 @@ impl Query {
             desc = "Rows to skip, counted from the newest; default 0. Past the end the page is empty while `count` still holds."
         )]
         offset: Option<i32>,
-    ) -> async_graphql::Result<AuditLogPage> {
+    ) -> async_graphql::Result<types::RootPage> {
         let caller = Caller::of(ctx)?;
         let call = caller.call()?;
         let query = audit_query(q, filter, limit, offset);
@@ -107,7 +107,7 @@ impl Query {
         if let Ok(mut slot) = caller.coder_request_id.lock() {
             *slot = fetched.coder_request_id;
         }
-        Ok(AuditLogPage::from(fetched.page))
+        Ok(types::RootPage(AuditLogPage::from(fetched.page)))
     }
 }
 

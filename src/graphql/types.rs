@@ -67,6 +67,51 @@ impl OutputType for RawJson<'_> {
 /// Owns the parsed page; every other type here borrows from it.
 pub struct AuditLogPage(model::AuditPage);
 
+/// The page as the root `auditLogs` field answers it: when its selection reaches a value Coder
+/// sent unreadable through non-null fields only (a row's own non-null field), the field fails
+/// with that value's error at its path, as GraphQL's null propagation asks (every type from
+/// the row up to this root field is non-null).
+pub(crate) struct RootPage(pub(crate) AuditLogPage);
+
+impl OutputType for RootPage {
+    fn type_name() -> Cow<'static, str> {
+        AuditLogPage::type_name()
+    }
+
+    fn qualified_type_name() -> String {
+        AuditLogPage::qualified_type_name()
+    }
+
+    fn create_type_info(registry: &mut Registry) -> String {
+        AuditLogPage::create_type_info(registry)
+    }
+
+    async fn resolve(
+        &self,
+        ctx: &ContextSelectionSet<'_>,
+        field: &Positioned<Field>,
+    ) -> ServerResult<Value> {
+        let logs = &self.0.0.audit_logs;
+        if logs.iter().all(|log| log.first_invalid().is_none()) {
+            return self.0.resolve(ctx, field).await;
+        }
+        let root = ctx.set_error_path(ServerError::new("", None)).path;
+        let mut found = None;
+        selected(ctx, &field.node.selection_set.node, &mut |key, rows| {
+            if found.is_some() || rows.node.name.node != "auditLogs" {
+                return;
+            }
+            let mut path = root.clone();
+            path.push(PathSegment::Field(key.to_owned()));
+            found = each_unreadable(logs.iter().map(AuditLog), ctx, rows, &path);
+        });
+        match found {
+            Some(error) => Err(error),
+            None => self.0.resolve(ctx, field).await,
+        }
+    }
+}
+
 impl From<model::AuditPage> for AuditLogPage {
     fn from(page: model::AuditPage) -> Self {
         Self(page)
