@@ -48,6 +48,9 @@ pub enum PageError {
     Utf8(#[from] std::str::Utf8Error),
     #[error(transparent)]
     Json(#[from] serde_json::Error),
+    /// A row whose `id` or `time`, which place it in Coder's order, cannot be read.
+    #[error("row {}: {}: {}", .0.row, .0.field, .0.reason)]
+    Unplaceable(Invalid),
 }
 
 impl AuditPage {
@@ -95,7 +98,8 @@ impl Row {
         page.audit_logs
             .into_iter()
             .map(|raw| {
-                let Object(key): Object<RowKey> = serde_json::from_str(raw.get())?;
+                let Object(key): Object<RowKey> = serde_json::from_str(raw.get())
+                    .map_err(|strict| unplaceable(raw.get()).unwrap_or(PageError::Json(strict)))?;
                 Ok(Self {
                     raw: raw.to_owned(),
                     id: key.id,
@@ -146,6 +150,17 @@ pub type MinimalOrganization = OrganizationView<'static>;
 pub type User = UserView<'static>;
 /// A role of a [`User`], owned.
 pub type SlimRole = RoleView<'static>;
+
+/// Why a row cannot be placed in Coder's order, naming it and the field, when its `id` or
+/// `time` is there but unreadable.
+fn unplaceable(text: &str) -> Option<PageError> {
+    let row = AuditLogView::lenient(text)?;
+    let invalid = row
+        .invalid
+        .into_iter()
+        .find(|i| i.field == "id" || i.field == "time")?;
+    Some(PageError::Unplaceable(invalid))
+}
 
 /// A row on its own, as the streaming surfaces keep it.
 fn parse_row(text: &str) -> Result<AuditLog, String> {

@@ -529,3 +529,34 @@ async fn an_unreadable_non_null_row_field_nulls_its_root_field_alone() {
         assert_eq!(body["errors"].as_array().map(Vec::len), Some(1), "{body}");
     }
 }
+
+#[tokio::test]
+async fn exports_name_a_row_whose_time_cannot_be_read() {
+    let mut page: Value = serde_json::from_str(BAD_VALUE_PAGE).expect("fixture");
+    page["audit_logs"][1]["time"] = json!("yesterday");
+    let page: &'static str = Box::leak(page.to_string().into_boxed_str());
+    let fake = fake_coder(move || async move { response(200, "application/json", page) }).await;
+    let gateway = gateway(&fake.url, &[]).await;
+    // NDJSON reads each row's id and time: the error line names the row and the field.
+    let text = crate::helpers::http()
+        .get(format!("http://{}/audit-logs/export", gateway.addr))
+        .header("coder-session-token", "tok-en")
+        .send()
+        .await
+        .expect("answers")
+        .text()
+        .await
+        .expect("body");
+    let line: Value = serde_json::from_str(text.lines().last().expect("a line")).expect("JSON");
+    assert_eq!(line["error"]["code"], "UPSTREAM_DATA_LOSS", "{text}");
+    let message = line["error"]["message"].as_str().expect("message");
+    assert!(
+        message.contains("row-b") && message.contains("time"),
+        "{message}"
+    );
+    // gRPC says the same, as DATA_LOSS.
+    let (_, ended) = gateway.grpc_export("tok-en", String::new(), 0).await;
+    let ended = ended.expect("the export ends");
+    assert_eq!(ended.code(), Code::DataLoss, "{ended:?}");
+    assert!(ended.message().contains("row-b"), "{ended:?}");
+}

@@ -152,7 +152,7 @@ impl Gateway {
     }
 
     /// `ExportAuditLogs` as `token` from `after`, in pages of `page_size`: every row it
-    /// delivers, and the status it ends with, if any.
+    /// delivers, and the status it ends with (or is refused with), if any.
     pub(crate) async fn grpc_export(
         &self,
         token: &str,
@@ -167,13 +167,11 @@ impl Gateway {
         request
             .metadata_mut()
             .insert("coder-session-token", token.parse().expect("ascii token"));
-        let mut stream = self
-            .grpc()
-            .await
-            .export_audit_logs(request)
-            .await
-            .expect("export starts")
-            .into_inner();
+        let mut stream = match self.grpc().await.export_audit_logs(request).await {
+            Ok(response) => response.into_inner(),
+            // Refused at its start: no row, and the status.
+            Err(status) => return (Vec::new(), Some(status)),
+        };
         let mut rows = Vec::new();
         loop {
             match stream.message().await {
