@@ -363,6 +363,7 @@ macro_rules! objects {
                 /// values exactly as sent; null when there are none. Newer Coder versions add
                 /// keys: they arrive here until the gateway names them.
                 async fn extra_fields(&self) -> Option<ExtraJson<'_>> {
+                    // Mentions `extra`: written only for the objects that have one.
                     let _: u32 = $extra;
                     (!self.0.extra.is_empty()).then_some(ExtraJson(&self.0.extra))
                 }

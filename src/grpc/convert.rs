@@ -167,6 +167,7 @@ macro_rules! messages {
                 let mut message = pb::$proto::default();
                 $(set_field!(message.$key, self.$key, $kind, $presence);)*
                 $(
+                    // Mentions `extra`: written only for the objects that have one.
                     let _: u32 = $extra;
                     message.extra_fields = extra_fields(&self.extra);
                 )?

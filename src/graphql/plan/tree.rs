@@ -75,6 +75,7 @@ macro_rules! parents {
                         )*
                         let _ = index;
                         $(
+                            // Mentions `extra`: written only for the objects that have one.
                             let _: u32 = $extra;
                             if name == "extraFields" {
                                 return Some((Field::Extra, None));
