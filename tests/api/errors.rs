@@ -487,15 +487,7 @@ async fn a_value_coder_never_sends_is_named_by_row_and_field_over_grpc_and_ndjso
     assert!(after.is_empty(), "nothing is left past row-b: {after:?}");
 
     // NDJSON passes Coder's bytes and reads only id and time: every row comes through.
-    let text = crate::helpers::http()
-        .get(format!("http://{}/audit-logs/export", gateway.addr))
-        .header("coder-session-token", "tok-en")
-        .send()
-        .await
-        .expect("answers")
-        .text()
-        .await
-        .expect("body");
+    let text = gateway.ndjson_text("tok-en", "").await;
     assert_eq!(text.lines().count(), 2, "{text}");
 }
 
@@ -538,15 +530,7 @@ async fn exports_name_a_row_whose_time_cannot_be_read() {
     let fake = fake_coder(move || async move { response(200, "application/json", page) }).await;
     let gateway = gateway(&fake.url, &[]).await;
     // NDJSON reads each row's id and time: the error line names the row and the field.
-    let text = crate::helpers::http()
-        .get(format!("http://{}/audit-logs/export", gateway.addr))
-        .header("coder-session-token", "tok-en")
-        .send()
-        .await
-        .expect("answers")
-        .text()
-        .await
-        .expect("body");
+    let text = gateway.ndjson_text("tok-en", "").await;
     let line: Value = serde_json::from_str(text.lines().last().expect("a line")).expect("JSON");
     assert_eq!(line["error"]["code"], "UPSTREAM_DATA_LOSS", "{text}");
     let message = line["error"]["message"].as_str().expect("message");

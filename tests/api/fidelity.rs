@@ -533,15 +533,7 @@ async fn keys_newer_than_the_gateway_reach_every_surface_whole() {
     }
 
     // NDJSON: Coder's own bytes.
-    let ndjson = crate::helpers::http()
-        .get(format!("http://{}/audit-logs/export", gateway.addr))
-        .header("coder-session-token", "tok-en")
-        .send()
-        .await
-        .expect("answers")
-        .text()
-        .await
-        .expect("body");
+    let ndjson = gateway.ndjson_text("tok-en", "").await;
     let line: Value = serde_json::from_str(ndjson.lines().next().expect("a line")).expect("JSON");
     assert_eq!(&line, row);
 }

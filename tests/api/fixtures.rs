@@ -18,7 +18,7 @@ use serde_json::Value;
 
 use crate::{
     fidelity::{assert_grpc_matches, expected_graphql_page, expected_grpc, grpc_json},
-    helpers::{gateway, http},
+    helpers::gateway,
 };
 
 /// The fixture rows, newest first, each with its JSON text as Coder's server writes it.
@@ -148,18 +148,7 @@ async fn coders_own_fixtures_come_back_exact_on_every_surface() {
 
     // NDJSON and the export command: Coder's bytes, in order.
     let expected: Vec<&str> = rows.iter().map(|(_, t)| t.as_str()).collect();
-    let ndjson = http()
-        .get(format!(
-            "http://{}/audit-logs/export?page_size=5",
-            gateway.addr
-        ))
-        .header("coder-session-token", "tok-en")
-        .send()
-        .await
-        .expect("answers")
-        .text()
-        .await
-        .expect("body");
+    let ndjson = gateway.ndjson_text("tok-en", "page_size=5").await;
     assert_eq!(ndjson.lines().collect::<Vec<_>>(), expected, "NDJSON");
     // The command runs beside this runtime, which serves the fake Coder meanwhile.
     let coder = upstream.clone();

@@ -151,6 +151,19 @@ impl Gateway {
         .await
     }
 
+    /// The NDJSON export's body as `token`, with the given query string.
+    pub(crate) async fn ndjson_text(&self, token: &str, query: &str) -> String {
+        self.http
+            .get(format!("http://{}/audit-logs/export?{query}", self.addr))
+            .header("coder-session-token", token)
+            .send()
+            .await
+            .expect("answers")
+            .text()
+            .await
+            .expect("body")
+    }
+
     /// `ExportAuditLogs` as `token` from `after`, in pages of `page_size`: every row it
     /// delivers, and the status it ends with (or is refused with), if any.
     pub(crate) async fn grpc_export(

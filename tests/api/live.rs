@@ -537,37 +537,40 @@ fn fake_row(id: &str, time: &str, created_at: &str) -> String {
     .to_string()
 }
 
+/// A fake Coder whose trail is `rows` (JSON texts, newest first).
+async fn fake_trail(rows: &[&str]) -> crate::helpers::FakeCoder {
+    let page: &'static str = Box::leak(
+        format!(
+            r#"{{"audit_logs":[{}],"count":{}}}"#,
+            rows.join(","),
+            rows.len()
+        )
+        .into_boxed_str(),
+    );
+    crate::helpers::fake_coder(move || async move {
+        crate::helpers::response(200, "application/json", page)
+    })
+    .await
+}
+
+/// Where a trail of `rows` stands: the watch cursor of an export of it.
+async fn watch_cursor_after(rows: &[&str]) -> String {
+    let old = fake_trail(rows).await;
+    let (_, headers, _, _) = ndjson(&gateway(&old.url, &[]).await, "", "tok-en").await;
+    headers["x-watch-cursor"]
+        .to_str()
+        .expect("ASCII")
+        .to_owned()
+}
+
 #[tokio::test]
 async fn a_subscription_ends_on_a_row_it_cannot_deliver_with_the_cursor_past_it() {
     let good = fake_row("row-a", "2026-04-02T09:14:02Z", "2025-01-01T00:00:00Z");
     let bad = fake_row("row-b", "2026-04-02T09:14:03Z", "");
-    // Where the trail stood before row-b: the watch cursor of an export of row-a alone.
-    let before: &'static str =
-        Box::leak(format!(r#"{{"audit_logs":[{good}],"count":1}}"#).into_boxed_str());
-    let old = crate::helpers::fake_coder(move || async move {
-        crate::helpers::response(200, "application/json", before)
-    })
-    .await;
-    let response = http()
-        .get(format!(
-            "http://{}/audit-logs/export",
-            gateway(&old.url, &[]).await.addr
-        ))
-        .header("coder-session-token", "tok-en")
-        .send()
-        .await
-        .expect("answers");
-    let watch_cursor = response.headers()["x-watch-cursor"]
-        .to_str()
-        .expect("ASCII")
-        .to_owned();
-    // Then Coder records row-b, with a value its server never sends.
-    let after: &'static str =
-        Box::leak(format!(r#"{{"audit_logs":[{bad},{good}],"count":2}}"#).into_boxed_str());
-    let now = crate::helpers::fake_coder(move || async move {
-        crate::helpers::response(200, "application/json", after)
-    })
-    .await;
+    // Where the trail stood before row-b; then Coder records row-b, with a value its server
+    // never sends.
+    let watch_cursor = watch_cursor_after(&[&good]).await;
+    let now = fake_trail(&[&bad, &good]).await;
     let gateway = gateway(&now.url, &[]).await;
     let mut socket = connect(&gateway, &[]).await;
     init(&mut socket, json!({"Coder-Session-Token": "tok-en"})).await;
@@ -601,32 +604,9 @@ async fn a_grpc_watch_ends_on_an_undeliverable_row_with_the_cursor_past_it() {
     let older = fake_row("row-a", "2026-04-02T09:14:01Z", "2025-01-01T00:00:00Z");
     let good = fake_row("row-b", "2026-04-02T09:14:02Z", "2025-01-01T00:00:00Z");
     let bad = fake_row("row-c", "2026-04-02T09:14:03Z", "");
-    let before: &'static str =
-        Box::leak(format!(r#"{{"audit_logs":[{older}],"count":1}}"#).into_boxed_str());
-    let old = crate::helpers::fake_coder(move || async move {
-        crate::helpers::response(200, "application/json", before)
-    })
-    .await;
-    let response = http()
-        .get(format!(
-            "http://{}/audit-logs/export",
-            gateway(&old.url, &[]).await.addr
-        ))
-        .header("coder-session-token", "tok-en")
-        .send()
-        .await
-        .expect("answers");
-    let watch_cursor = response.headers()["x-watch-cursor"]
-        .to_str()
-        .expect("ASCII")
-        .to_owned();
+    let watch_cursor = watch_cursor_after(&[&older]).await;
     // Coder then records row-b and row-c; row-c holds a value its server never sends.
-    let after: &'static str =
-        Box::leak(format!(r#"{{"audit_logs":[{bad},{good},{older}],"count":3}}"#).into_boxed_str());
-    let now = crate::helpers::fake_coder(move || async move {
-        crate::helpers::response(200, "application/json", after)
-    })
-    .await;
+    let now = fake_trail(&[&bad, &good, &older]).await;
     let gateway = gateway(&now.url, &[]).await;
     let watch = |after: String| {
         let mut request = tonic::Request::new(pb::WatchAuditLogsRequest {
