@@ -194,7 +194,8 @@ impl OutputType for ExtraJson<'_> {
 
 /// A field's value, or the error naming the row and field of a value Coder sent that the
 /// field cannot hold. A nullable field answers `null` with the error at its path; a non-null
-/// one is the error (async-graphql then leaves its key out rather than nulling the parent).
+/// one is the error, and the nullable object or root field above it, which saw it coming
+/// (`Nullable`, `RootPage`), answers `null` in its place.
 pub(crate) enum Checked<T> {
     Value(T),
     Unreadable(async_graphql::Error),
