@@ -163,11 +163,28 @@ pub struct Config {
     #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
     pub otlp_endpoint: Option<String>,
 
+    /// Serve the built-in demo audit log on a non-loopback --listen address. Without
+    /// --coder-url the demo is served on loopback only, as its token is published.
+    #[arg(long, env = "GATEWAY_DEMO", conflicts_with = "coder_url")]
+    pub demo: bool,
+
+    /// Demo only: serve these rows instead of generated ones, e.g. an export made with
+    /// `coder-audit-gateway export` (NDJSON) or a JSON array of Coder's rows, to replay a
+    /// real trail offline.
+    #[arg(long, env = "GATEWAY_DEMO_ROWS_FILE", conflicts_with = "coder_url")]
+    pub demo_rows_file: Option<PathBuf>,
+
+    /// Demo only: about how many generated rows fall on one UTC day (up to about 200000);
+    /// by default 70, or about 42 for the default 320-row trail.
+    #[arg(long, env = "GATEWAY_DEMO_ROWS_PER_DAY", value_parser = clap::value_parser!(u32).range(1..))]
+    pub demo_rows_per_day: Option<u32>,
+
     /// Demo only: count exactly and send no `count_cap`, like Coder servers before the count cap.
     #[arg(long, env = "GATEWAY_DEMO_LEGACY_COUNT")]
     pub demo_legacy_count: bool,
 
-    /// Demo only: rows in the demo trail (e.g. 100000 to benchmark exports).
+    /// Demo only: rows in the generated demo trail, up to millions (e.g. 1000000 for a
+    /// real deployment's depth; about 110 bytes a row).
     #[arg(long, env = "GATEWAY_DEMO_ROWS", default_value_t = 320)]
     pub demo_rows: usize,
 

@@ -35,6 +35,10 @@ pub enum StartupError {
     Listen { addr: SocketAddr, source: io::Error },
     #[error("cannot start the demo upstream: {0}")]
     Demo(io::Error),
+    #[error(
+        "no --coder-url given, so this would serve the built-in demo audit log (with its published token) on {0}, which is not a loopback address; pass --demo (GATEWAY_DEMO=true) to serve the demo there, or --coder-url to serve a real Coder"
+    )]
+    DemoNotLoopback(SocketAddr),
     #[error("invalid --coder-url: {0}")]
     Client(#[from] ClientBuildError),
     #[error("cannot read --coder-ca-cert {path}: {source}")]
@@ -195,10 +199,15 @@ impl Application {
         let (upstream, demo) = if let Some(url) = &config.coder_url {
             (url.clone(), false)
         } else {
+            if !config.demo && !config.listen.ip().is_loopback() {
+                return Err(StartupError::DemoNotLoopback(config.listen));
+            }
             let demo_config = DemoConfig {
                 count_cap: (!config.demo_legacy_count).then_some(2000),
                 service_time: config.demo_service_time,
                 rows: config.demo_rows,
+                rows_per_day: config.demo_rows_per_day,
+                rows_file: config.demo_rows_file.clone(),
                 new_row_every: Some(config.demo_row_interval).filter(|i| !i.is_zero()),
                 shuffle_ties: true,
             };

@@ -1,21 +1,26 @@
 //! A built-in Coder audit API: what the gateway serves when no `--coder-url` is given, and
 //! the upstream the integration tests run against.
 //!
-//! It behaves like the reference (coder-audit-api.md), not like the gateway's assumptions:
+//! It behaves like the reference (coder-audit-api.md), not like the gateway's assumptions,
+//! and shares none of the gateway's code, so a mistake in either shows up as a failing test:
 //! Coder's token sources and 401/403 bodies, its `limit`/`offset`/`after_id` parsing and error
-//! texts, the `q` language with its exact validation messages, organisation scoping, the
-//! capped `count` with `count_cap` (or the older exact count), newest-first order without a
-//! tiebreaker, and Go's JSON encoding (`<`, `>`, `&` escaped). The gateway talks to it over
-//! loopback HTTP through the same client it uses for a real Coder.
+//! texts, the `q` language checked against its own value lists (`search`, `catalogue`),
+//! organisation scoping, the capped `count` with `count_cap` (or the older exact count),
+//! newest-first order without a tiebreaker, and Go's JSON encoding (`wire`). Its trail
+//! (`store`) is compact enough for a million rows and counts what Coder's page and count
+//! queries would walk ([`DemoHandle::cost`]). The gateway talks to it over loopback HTTP
+//! through the same client it uses for a real Coder.
 
-mod data;
+mod catalogue;
+mod generate;
 pub mod search;
+mod store;
 mod wire;
 
 use std::{
-    collections::VecDeque,
     io,
     net::SocketAddr,
+    path::{Path, PathBuf},
     sync::{
         Arc, Mutex, PoisonError, RwLock,
         atomic::{AtomicU64, Ordering},
@@ -34,7 +39,15 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use uuid::Uuid;
 
-use crate::{error::Validation, query::go_quote};
+use self::{
+    catalogue::{ORGANIZATIONS, USERS},
+    generate::{DEFAULT_ROWS, Pace},
+    search::{Invalid, go_quote},
+    store::{Query, Trail},
+};
+
+/// The header Coder reads a session token from.
+const SESSION_TOKEN_HEADER: &str = "coder-session-token";
 
 /// The demo's site-wide owner token, printed at start-up and pre-filled in `GraphiQL`.
 pub const DEMO_TOKEN: &str = "demoowner0-DemoOwnerSecret0000001";
@@ -50,10 +63,16 @@ pub const DEMO_EXPIRED_TOKEN: &str = "demoexpire-DemoExpiredSecret00005";
 pub const DEMO_SUSPENDED_TOKEN: &str = "demosuspnd-DemoSuspendedSecret006";
 
 /// How the demo behaves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DemoConfig {
-    /// Rows in the trail at start.
+    /// Rows in the generated trail at start (ignored with [`DemoConfig::rows_file`]).
     pub rows: usize,
+    /// About how many generated rows fall on one UTC day. `None`: the default 320-row trail
+    /// keeps its own pace (about 42 a day) and any other size gets 70.
+    pub rows_per_day: Option<u32>,
+    /// Serve these rows instead of generated ones: a JSON array of Coder's rows or an NDJSON
+    /// export (one row per line), in any order.
+    pub rows_file: Option<PathBuf>,
     /// Records a new row this often (at the top, like real events), so that watches have
     /// something to show; `None` keeps the trail as it is.
     pub new_row_every: Option<Duration>,
@@ -72,11 +91,54 @@ pub struct DemoConfig {
 impl Default for DemoConfig {
     fn default() -> Self {
         Self {
-            rows: data::DEFAULT_ROWS,
+            rows: DEFAULT_ROWS,
+            rows_per_day: None,
+            rows_file: None,
             new_row_every: None,
             shuffle_ties: false,
             count_cap: Some(2000),
             service_time: Duration::ZERO,
+        }
+    }
+}
+
+impl DemoConfig {
+    fn pace(&self) -> Pace {
+        match self.rows_per_day {
+            Some(rows) => Pace::PerDay(rows),
+            None if self.rows == DEFAULT_ROWS => Pace::Default,
+            None => Pace::PerDay(70),
+        }
+    }
+
+    /// The trail this configuration starts with.
+    fn trail(&self) -> io::Result<Trail> {
+        match &self.rows_file {
+            Some(path) => read_rows(path, self.pace()),
+            None => Ok(Trail::generated(self.rows, self.pace())),
+        }
+    }
+}
+
+/// What Coder's two queries walked in its database, summed over the audit calls answered:
+/// the page query's rows (those skipped by the offset plus those returned, counted among
+/// matching rows from the newest the filters admit) and the count query's (matching rows up
+/// to `count_cap + 1`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Cost {
+    pub calls: u64,
+    pub page_rows_walked: u64,
+    pub count_rows_walked: u64,
+}
+
+impl Cost {
+    /// What was walked since `earlier`.
+    #[must_use]
+    pub fn since(self, earlier: Self) -> Self {
+        Self {
+            calls: self.calls - earlier.calls,
+            page_rows_walked: self.page_rows_walked - earlier.page_rows_walked,
+            count_rows_walked: self.count_rows_walked - earlier.count_rows_walked,
         }
     }
 }
@@ -96,30 +158,16 @@ struct ApiKey {
 
 struct Demo {
     config: DemoConfig,
-    data: data::Dataset,
-    /// Newest first; grows at the front while the demo runs.
-    trail: RwLock<VecDeque<Stored>>,
-    generator: Mutex<data::Generator>,
+    trail: RwLock<Trail>,
     keys: Vec<ApiKey>,
     /// Audit requests answered, for tests that count what the gateway costs Coder.
     calls: AtomicU64,
+    page_rows_walked: AtomicU64,
+    count_rows_walked: AtomicU64,
     /// A status every audit request answers with while set, for outage tests.
     failure: Mutex<Option<(StatusCode, Option<u64>)>>,
     /// Rows recorded before answering each audit request, for tests of paging under churn.
     churn: AtomicU64,
-}
-
-/// A row of the trail: the columns filters read, and its wire JSON, encoded once.
-struct Stored {
-    row: data::Row,
-    encoded: Box<[u8]>,
-}
-
-impl Stored {
-    fn new(mut row: data::Row) -> Self {
-        let encoded = wire::to_vec(&std::mem::take(&mut row.json)).into_boxed_slice();
-        Self { row, encoded }
-    }
 }
 
 /// Drives a running demo from a test or from its own clock: records rows, injects failures,
@@ -146,8 +194,8 @@ impl DemoHandle {
     pub fn snapshot(&self) -> Vec<(String, String)> {
         self.0
             .read()
-            .iter()
-            .map(|s| (s.row.id.to_string(), data::coder_time(s.row.time)))
+            .ids_and_times()
+            .map(|(id, time)| (id.to_string(), generate::coder_time(time)))
             .collect()
     }
 
@@ -155,6 +203,16 @@ impl DemoHandle {
     #[must_use]
     pub fn audit_calls(&self) -> u64 {
         self.0.calls.load(Ordering::SeqCst)
+    }
+
+    /// What Coder's database would have walked for every audit call so far.
+    #[must_use]
+    pub fn cost(&self) -> Cost {
+        Cost {
+            calls: self.0.calls.load(Ordering::SeqCst),
+            page_rows_walked: self.0.page_rows_walked.load(Ordering::SeqCst),
+            count_rows_walked: self.0.count_rows_walked.load(Ordering::SeqCst),
+        }
     }
 
     /// Rows in the trail now.
@@ -169,6 +227,27 @@ impl DemoHandle {
         self.len() == 0
     }
 
+    /// Adds a row given as Coder's wire JSON, at its own time (anywhere in the trail).
+    ///
+    /// # Errors
+    /// Why the row cannot be placed: not JSON, or no readable `id` or `time`.
+    pub fn add_row(&self, json: &str) -> Result<(), String> {
+        self.0.write().add(json.as_bytes())
+    }
+
+    /// Deletes the `count` oldest rows, as Coder's retention does while a walk runs;
+    /// returns how many went.
+    #[must_use = "retention may remove fewer rows than asked"]
+    pub fn remove_oldest(&self, count: usize) -> usize {
+        self.0.write().remove_oldest(count)
+    }
+
+    /// Deletes the row with this id; whether there was one.
+    #[must_use = "the id may not be in the trail"]
+    pub fn remove(&self, id: &str) -> bool {
+        Uuid::try_parse(id).is_ok_and(|id| self.0.write().remove(id))
+    }
+
     /// Makes every audit request answer `status` (with `Retry-After` when given, as a rate
     /// limit does) until called again with `None`.
     pub fn fail_with(&self, failure: Option<(StatusCode, Option<u64>)>) {
@@ -181,35 +260,58 @@ impl DemoHandle {
 }
 
 impl Demo {
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, VecDeque<Stored>> {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Trail> {
         self.trail.read().unwrap_or_else(PoisonError::into_inner)
     }
 
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Trail> {
+        self.trail.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn record(&self, count: usize, tied: bool) {
-        let mut generator = self
-            .generator
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let mut trail = self.trail.write().unwrap_or_else(PoisonError::into_inner);
+        let mut trail = self.write();
         for _ in 0..count {
-            let newest = trail.front().map(|s| s.row.time);
-            let mut time = match newest {
+            let time = match trail.newest() {
                 Some(newest) if tied => newest,
                 Some(newest) => now().max(newest + chrono::Duration::microseconds(1)),
                 None => now(),
             };
-            // Index past the initial mix, so live events are the common kinds.
-            let index = trail.len().max(data::DEFAULT_ROWS);
-            let row = generator.event(
-                &self.data.organizations,
-                &self.data.users,
-                index,
-                &mut time,
-                false,
-            );
-            trail.push_front(Stored::new(row));
+            // Index past the opening mix, so live events are the common kinds.
+            let index = trail.len().max(DEFAULT_ROWS);
+            trail.record(index, time);
         }
     }
+}
+
+/// Reads `--demo-rows-file`: a JSON array of rows or NDJSON, one row per line.
+fn read_rows(path: &Path, pace: Pace) -> io::Result<Trail> {
+    let text = std::fs::read(path)?;
+    let invalid = |what: String| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{}: {what}", path.display()),
+        )
+    };
+    let mut trail = Trail::empty(pace);
+    if text.trim_ascii_start().starts_with(b"[") {
+        let rows: Vec<&serde_json::value::RawValue> = serde_json::from_slice(&text)
+            .map_err(|e| invalid(format!("not a JSON array of rows: {e}")))?;
+        for (n, row) in rows.iter().enumerate() {
+            trail
+                .add(row.get().as_bytes())
+                .map_err(|why| invalid(format!("row {}: {why}", n + 1)))?;
+        }
+    } else {
+        for (n, line) in text.split(|b| *b == b'\n').enumerate() {
+            if line.trim_ascii().is_empty() {
+                continue;
+            }
+            trail
+                .add(line)
+                .map_err(|why| invalid(format!("line {}: {why}", n + 1)))?;
+        }
+    }
+    Ok(trail)
 }
 
 /// Now, at the microsecond precision Coder's database keeps.
@@ -219,8 +321,11 @@ fn now() -> chrono::DateTime<chrono::Utc> {
 }
 
 /// The demo API on its own router, for embedding or for tests.
-pub fn router(config: DemoConfig) -> Router {
-    router_with_handle(config).0
+///
+/// # Errors
+/// `--demo-rows-file` cannot be read or holds a row without a readable id or time.
+pub fn router(config: DemoConfig) -> io::Result<Router> {
+    Ok(router_with_handle(config)?.0)
 }
 
 /// The demo's answer to `GET /api/v2/audit?limit=<limit>` as its owner, without a server:
@@ -228,12 +333,12 @@ pub fn router(config: DemoConfig) -> Router {
 pub async fn audit_page_body(config: DemoConfig, limit: usize) -> Vec<u8> {
     use tower::ServiceExt as _;
     let request = axum::http::Request::get(format!("/api/v2/audit?limit={limit}"))
-        .header(crate::auth::CODER_SESSION_TOKEN, DEMO_TOKEN)
+        .header(SESSION_TOKEN_HEADER, DEMO_TOKEN)
         .body(axum::body::Body::empty());
-    let Ok(request) = request else {
+    let (Ok(request), Ok(router)) = (request, router(config)) else {
         return Vec::new();
     };
-    let Ok(response) = router(config).oneshot(request).await;
+    let Ok(response) = router.oneshot(request).await;
     axum::body::to_bytes(response.into_body(), usize::MAX)
         .await
         .map(|body| body.to_vec())
@@ -241,68 +346,47 @@ pub async fn audit_page_body(config: DemoConfig, limit: usize) -> Vec<u8> {
 }
 
 /// The demo API and the handle that drives it.
-pub fn router_with_handle(config: DemoConfig) -> (Router, DemoHandle) {
-    let (mut data, generator) = data::dataset(config.rows);
-    let trail: VecDeque<Stored> = std::mem::take(&mut data.rows)
-        .into_iter()
-        .map(Stored::new)
-        .collect();
-    let platform = data
-        .organizations
+///
+/// # Errors
+/// As [`router`].
+pub fn router_with_handle(config: DemoConfig) -> io::Result<(Router, DemoHandle)> {
+    let trail = config.trail()?;
+    let user = |name: &str| USERS.iter().position(|u| u.username == name).unwrap_or(0);
+    let platform = ORGANIZATIONS
         .iter()
         .find(|o| o.name == "platform")
-        .map_or(Uuid::nil(), |o| o.id);
-    let user = |name: &str| {
-        data.users
-            .iter()
-            .position(|u| u.username == name)
-            .unwrap_or(0)
+        .map_or(Uuid::nil(), |o| Uuid::from_u128(o.id));
+    let key = |token, name, scope, expired_at| ApiKey {
+        token,
+        user: user(name),
+        scope,
+        expired_at,
     };
     let keys = vec![
-        ApiKey {
-            token: DEMO_TOKEN,
-            user: user("admin"),
-            scope: Scope::SiteWide,
-            expired_at: None,
-        },
-        ApiKey {
-            token: DEMO_AUDITOR_TOKEN,
-            user: user("carol"),
-            scope: Scope::SiteWide,
-            expired_at: None,
-        },
-        ApiKey {
-            token: DEMO_ORG_AUDITOR_TOKEN,
-            user: user("pat"),
-            scope: Scope::Organization(platform),
-            expired_at: None,
-        },
-        ApiKey {
-            token: DEMO_MEMBER_TOKEN,
-            user: user("bruno"),
-            scope: Scope::NoAuditAccess,
-            expired_at: None,
-        },
-        ApiKey {
-            token: DEMO_EXPIRED_TOKEN,
-            user: user("admin"),
-            scope: Scope::SiteWide,
-            expired_at: Some("2026-04-01 10:00:00.123456 +0000 UTC"),
-        },
-        ApiKey {
-            token: DEMO_SUSPENDED_TOKEN,
-            user: user("dave"),
-            scope: Scope::SiteWide,
-            expired_at: None,
-        },
+        key(DEMO_TOKEN, "admin", Scope::SiteWide, None),
+        key(DEMO_AUDITOR_TOKEN, "carol", Scope::SiteWide, None),
+        key(
+            DEMO_ORG_AUDITOR_TOKEN,
+            "pat",
+            Scope::Organization(platform),
+            None,
+        ),
+        key(DEMO_MEMBER_TOKEN, "bruno", Scope::NoAuditAccess, None),
+        key(
+            DEMO_EXPIRED_TOKEN,
+            "admin",
+            Scope::SiteWide,
+            Some("2026-04-01 10:00:00.123456 +0000 UTC"),
+        ),
+        key(DEMO_SUSPENDED_TOKEN, "dave", Scope::SiteWide, None),
     ];
     let demo = Arc::new(Demo {
         config,
-        data,
         trail: RwLock::new(trail),
-        generator: Mutex::new(generator),
         keys,
         calls: AtomicU64::new(0),
+        page_rows_walked: AtomicU64::new(0),
+        count_rows_walked: AtomicU64::new(0),
         failure: Mutex::new(None),
         churn: AtomicU64::new(0),
     });
@@ -317,7 +401,7 @@ pub fn router_with_handle(config: DemoConfig) -> (Router, DemoHandle) {
             )
         })
         .with_state(demo);
-    (router, handle)
+    Ok((router, handle))
 }
 
 /// Serves the demo on a fresh loopback port and returns its address.
@@ -330,8 +414,9 @@ pub async fn spawn(config: DemoConfig) -> io::Result<SocketAddr> {
 pub async fn spawn_with_handle(config: DemoConfig) -> io::Result<(SocketAddr, DemoHandle)> {
     let listener = TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).await?;
     let addr = listener.local_addr()?;
-    let (app, handle) = router_with_handle(config);
-    if let Some(every) = config.new_row_every {
+    let every = config.new_row_every;
+    let (app, handle) = router_with_handle(config)?;
+    if let Some(every) = every {
         let recorder = handle.clone();
         tokio::spawn(async move {
             let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
@@ -386,7 +471,7 @@ fn unauthorized(detail: &str) -> Response {
     )
 }
 
-fn bad_request(message: &str, validations: &[Validation]) -> Response {
+fn bad_request(message: &str, validations: &[Invalid]) -> Response {
     let validations: Vec<Value> = validations
         .iter()
         .map(|v| json!({"field": v.field, "detail": v.detail}))
@@ -431,7 +516,7 @@ fn presented_token(headers: &HeaderMap, params: &[(String, String)]) -> String {
         .find(|(name, _)| *name == "coder_session_token")
         .map(|(_, value)| value.to_owned());
     let header_token = headers
-        .get(crate::auth::CODER_SESSION_TOKEN)
+        .get(SESSION_TOKEN_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let bearer = headers
@@ -497,7 +582,7 @@ impl Demo {
         if let Some(at) = key.expired_at {
             return Err(unauthorized(&format!("API key expired at \"{at}\".")));
         }
-        if self.data.users[key.user].json["status"] == "suspended" {
+        if USERS[key.user].status == "suspended" {
             return Err(coder_error(
                 StatusCode::UNAUTHORIZED,
                 &json!({"message": "User is not active (status = \"suspended\"). Contact an admin to reactivate your account."}),
@@ -508,7 +593,7 @@ impl Demo {
 }
 
 /// Coder's `limit`/`offset` parsing: signed 32-bit, empty is absent, negative is an error.
-fn page_param(params: &[(String, String)], name: &str, errors: &mut Vec<Validation>) -> i32 {
+fn page_param(params: &[(String, String)], name: &str, errors: &mut Vec<Invalid>) -> i32 {
     let values: Vec<&str> = params
         .iter()
         .filter(|(k, _)| k == name)
@@ -519,7 +604,7 @@ fn page_param(params: &[(String, String)], name: &str, errors: &mut Vec<Validati
         [] | [""] => 0,
         [value] => {
             let invalid = |reason: String| {
-                Validation::new(
+                Invalid::new(
                     name,
                     format!(
                         "Query param {quoted} must be a valid 32-bit positive integer: {reason}"
@@ -550,7 +635,7 @@ fn page_param(params: &[(String, String)], name: &str, errors: &mut Vec<Validati
             }
         }
         many => {
-            errors.push(Validation::new(
+            errors.push(Invalid::new(
                 name,
                 format!(
                     "Query param {quoted} provided more than once, found {} times. Only provide 1 instance of this query param.",
@@ -619,7 +704,7 @@ async fn audit(
         && !after_id.is_empty()
         && Uuid::parse_str(after_id).is_err()
     {
-        errors.push(Validation::new(
+        errors.push(Invalid::new(
             "after_id",
             "Query param \"after_id\" must be a valid uuid",
         ));
@@ -634,16 +719,14 @@ async fn audit(
         .iter()
         .find(|(k, _)| k == "q")
         .map_or("", |(_, v)| v.as_str());
-    let resolve = |name: &str| {
-        demo.data
-            .organizations
-            .iter()
-            .find(|o| o.name == name && visible_org.is_none_or(|id| id == o.id))
-            .map(|o| o.id)
-    };
-    let filter = match search::parse(q, resolve) {
-        Ok(filter) => filter,
-        Err(validations) => return bad_request("Invalid audit search query.", &validations),
+    let filter = {
+        let trail = demo.read();
+        match search::parse(q, |name| trail.organization_named(name, visible_org)) {
+            Ok(filter) => filter,
+            Err(validations) => {
+                return bad_request("Invalid audit search query.", &validations);
+            }
+        }
     };
     coder_json(
         StatusCode::OK,
@@ -652,7 +735,8 @@ async fn audit(
 }
 
 impl Demo {
-    /// The page body: matching rows newest first, then the (capped) count.
+    /// The page body: matching rows newest first, then the (capped) count. Counts what
+    /// Coder's two queries would walk.
     fn page(
         &self,
         key: &ApiKey,
@@ -661,95 +745,29 @@ impl Demo {
         limit: i32,
         offset: i32,
     ) -> Vec<u8> {
-        let caller = &self.data.users[key.user];
-        let username = filter
-            .username
-            .as_deref()
-            .map(|name| if name == "me" { caller.username } else { name });
-        let date_to = filter.date_to.map(data::end_of_day);
-
+        let query = Query {
+            filter,
+            visible_organization: visible_org,
+            caller: USERS[key.user].username,
+            limit: if limit == 0 {
+                100
+            } else {
+                usize::try_from(limit).unwrap_or(usize::MAX)
+            },
+            offset: usize::try_from(offset).unwrap_or(0),
+            count_cap: self.config.count_cap,
+            shuffle_ties: self.config.shuffle_ties,
+        };
         let trail = self.read();
-        let matches = |row: &data::Row| {
-            let user = row.user.map(|u| &self.data.users[u]);
-            visible_org.is_none_or(|id| row.organization_id == id)
-                && filter.request_id.is_none_or(|id| row.request_id == id)
-                && filter.resource_id.is_none_or(|id| row.resource_id == id)
-                && filter
-                    .resource_target
-                    .as_ref()
-                    .is_none_or(|t| row.resource_target == *t)
-                && username.is_none_or(|name| {
-                    user.is_some_and(|u| !u.deleted && u.username.eq_ignore_ascii_case(name))
-                })
-                && filter
-                    .email
-                    .as_ref()
-                    .is_none_or(|email| user.is_some_and(|u| u.email == email))
-                && filter.date_from.is_none_or(|d| {
-                    row.time
-                        >= d.and_hms_opt(0, 0, 0)
-                            .map(|t| t.and_utc())
-                            .unwrap_or_default()
-                })
-                && date_to.is_none_or(|end| row.time <= end)
-                && filter
-                    .organization
-                    .is_none_or(|id| row.organization_id == id)
-                && filter
-                    .resource_type
-                    .as_ref()
-                    .is_none_or(|t| row.resource_type == t)
-                && filter.action.as_ref().is_none_or(|a| row.action == a)
-                && filter
-                    .build_reason
-                    .as_ref()
-                    .is_none_or(|r| row.build_reason == Some(r.as_str()))
-        };
-        let matching: Vec<&Stored> = trail.iter().filter(|s| matches(&s.row)).collect();
-        let limit = if limit == 0 {
-            100
-        } else {
-            usize::try_from(limit).unwrap_or(usize::MAX)
-        };
-        let start = usize::try_from(offset).unwrap_or(0).min(matching.len());
-        let end = start.saturating_add(limit).min(matching.len());
-        let mut window: Vec<&Stored> = if self.config.shuffle_ties {
-            // Whole groups of equal times around the window, each in a fresh order.
-            let same = |a: &Stored, b: &Stored| a.row.time == b.row.time;
-            let mut from = start;
-            while from > 0 && from < matching.len() && same(matching[from - 1], matching[from]) {
-                from -= 1;
-            }
-            let mut to = end;
-            while to > start && to < matching.len() && same(matching[to - 1], matching[to]) {
-                to += 1;
-            }
-            let mut groups = matching[from..to].to_vec();
-            let mut i = 0;
-            while i < groups.len() {
-                let run = groups[i..]
-                    .iter()
-                    .take_while(|s| same(s, groups[i]))
-                    .count();
-                fastrand::shuffle(&mut groups[i..i + run]);
-                i += run;
-            }
-            groups.drain(start - from..end - from).collect()
-        } else {
-            matching[start..end].to_vec()
-        };
+        let answer = trail.answer(&query);
+        self.page_rows_walked
+            .fetch_add(answer.page_rows_walked, Ordering::SeqCst);
+        self.count_rows_walked
+            .fetch_add(answer.count_rows_walked, Ordering::SeqCst);
         let mut body = b"{\"audit_logs\":[".to_vec();
-        for (i, stored) in window.drain(..).enumerate() {
-            if i > 0 {
-                body.push(b',');
-            }
-            body.extend_from_slice(&stored.encoded);
-        }
-        let mut count = i64::try_from(matching.len()).unwrap_or(i64::MAX);
-        if let Some(cap) = self.config.count_cap {
-            count = count.min(cap + 1);
-        }
-        body.extend_from_slice(format!("],\"count\":{count}").as_bytes());
+        trail.write_rows(&answer, &mut body);
+        drop(trail);
+        body.extend_from_slice(format!("],\"count\":{}", answer.count).as_bytes());
         if let Some(cap) = self.config.count_cap {
             body.extend_from_slice(format!(",\"count_cap\":{cap}").as_bytes());
         }
@@ -759,7 +777,7 @@ impl Demo {
 }
 
 #[cfg(test)]
-mod tests {
+mod params {
     use super::*;
 
     #[test]
@@ -815,3 +833,6 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod tests;

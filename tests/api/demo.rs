@@ -200,3 +200,35 @@ async fn an_organisation_auditor_sees_only_their_organisation() {
     );
     assert!(body.contains("either does not exist, or you are unauthorized to view it"));
 }
+
+/// The binary run to completion with `args` and no Coder URL in its environment.
+fn run_binary(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_coder-audit-gateway"))
+        .args(args)
+        .env_remove("CODER_URL")
+        .env_remove("GATEWAY_DEMO")
+        .output()
+        .expect("the binary runs")
+}
+
+#[test]
+fn the_demo_stays_on_loopback_unless_asked() {
+    let refused = run_binary(&["--listen", "0.0.0.0:0"]);
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr).into_owned()
+        + &String::from_utf8_lossy(&refused.stdout);
+    assert!(said.contains("--demo"), "{said}");
+    assert!(said.contains("0.0.0.0:0"), "{said}");
+
+    let both = run_binary(&["--demo", "--coder-url", "https://coder.example.com"]);
+    assert!(!both.status.success());
+    let said = String::from_utf8_lossy(&both.stderr);
+    assert!(
+        said.contains("--demo") && said.contains("--coder-url"),
+        "{said}"
+    );
+
+    let (mut child, line, _) = crate::helpers::start_binary(&["--demo", "--listen", "0.0.0.0:0"]);
+    assert!(line.contains("0.0.0.0:"), "{line}");
+    assert!(crate::helpers::terminate(&mut child).success());
+}

@@ -807,7 +807,7 @@ async fn tls_serving_and_a_private_upstream_ca() {
     let coder_port = listener.local_addr().expect("addr").port();
     tokio::spawn(server::serve(
         listener,
-        demo::router(DemoConfig::default()),
+        demo::router(DemoConfig::default()).expect("demo"),
         std::future::pending(),
         server::ServeOptions {
             tls: Some(acceptor),

@@ -1,61 +1,34 @@
-//! The demo's audit trail: a few hundred deterministic rows that look like a real
-//! deployment's and exercise every shape the wire format allows.
+//! The demo's event generator: deterministic rows that look like a real deployment's and
+//! exercise every shape the wire format allows, drawn from the catalogue.
 //!
 //! Every action and resource type appears; workspace builds carry `additional_fields`;
 //! secrets appear in diffs both blanked and omitted; Go structs leak into diffs; some users
 //! are gone (`user: null`), some are soft-deleted, some omit optional keys; site-wide rows
-//! have no `organization`; times vary in precision and some are equal. Rows are built as JSON
-//! in Coder's key order and serialised once, so serving a page only copies bytes.
+//! have no `organization`; times vary in precision and some are equal.
+//!
+//! An event is a pure function of its index, its time and the generator's state before it,
+//! so a deep trail keeps only those and the columns its search reads, and makes a row's JSON
+//! again when a page returns it ([`Generator::replay`]).
 
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, Duration, Utc};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use crate::model::known;
+use super::catalogue::{
+    self, ACTIONS, ACTIONS_FOR, BUILD_REASONS, COMMON_TYPES, IPS, ORGANIZATIONS, RESOURCE_TYPES,
+    TEMPLATES, TYPE_FOR, USER_AGENTS, USERS, WORKSPACES,
+};
 
 /// Rows in the default demo trail.
 pub(super) const DEFAULT_ROWS: usize = 320;
 
-pub(super) struct Organization {
-    pub id: Uuid,
-    pub name: &'static str,
-    display_name: &'static str,
-    icon: &'static str,
-}
+/// Where the default trail's newest row sits (the trail is generated backwards from it).
+const START: &str = "2026-04-02T09:15:42.123456Z";
 
-pub(super) struct User {
-    pub id: Uuid,
-    pub username: &'static str,
-    pub email: &'static str,
-    /// Soft-deleted users still appear on their rows but never match `username:`.
-    pub deleted: bool,
-    pub json: Value,
-}
-
-/// One row plus the columns Coder filters on.
-pub(super) struct Row {
-    pub id: Uuid,
-    pub time: DateTime<Utc>,
-    pub request_id: Uuid,
-    pub resource_id: Uuid,
-    pub resource_target: String,
-    pub resource_type: &'static str,
-    pub action: &'static str,
-    pub user: Option<usize>,
-    pub organization_id: Uuid,
-    pub build_reason: Option<&'static str>,
-    pub json: Value,
-}
-
-pub(super) struct Dataset {
-    pub organizations: Vec<Organization>,
-    pub users: Vec<User>,
-    /// Newest first.
-    pub rows: Vec<Row>,
-}
-
-/// splitmix64: a tiny deterministic generator, so the demo is the same on every start.
-struct Rng(u64);
+/// splitmix64: a tiny deterministic generator whose whole state is one number, so an event
+/// can be made again from the state it started with.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Rng(pub u64);
 
 impl Rng {
     fn next(&mut self) -> u64 {
@@ -99,123 +72,11 @@ pub(super) fn coder_time(time: DateTime<Utc>) -> String {
     text
 }
 
-fn organizations() -> Vec<Organization> {
-    vec![
-        Organization {
-            id: Uuid::from_u128(0x5a6f_0e2c_9d1b_4c6e_8f3a_7b2d_1e0c_9a88),
-            name: "coder",
-            display_name: "Coder",
-            icon: "/emojis/1f957.png",
-        },
-        Organization {
-            id: Uuid::from_u128(0x7c1d_2e3f_4a5b_4c6d_9e7f_8a9b_0c1d_2e3f),
-            name: "platform",
-            display_name: "Platform Engineering",
-            icon: "",
-        },
-        Organization {
-            id: Uuid::from_u128(0x9e8d_7c6b_5a49_4837_a625_1403_f2e1_d0c9),
-            name: "data-science",
-            display_name: "Data Science & ML",
-            icon: "/emojis/1f52c.png",
-        },
-    ]
+/// A user as rows show it.
+pub(super) struct User {
+    pub id: Uuid,
+    pub json: Value,
 }
-
-/// `(username, name, email, status, login_type, roles, deleted, omits empty keys)`
-type UserSpec = (
-    &'static str,
-    &'static str,
-    &'static str,
-    &'static str,
-    &'static str,
-    &'static [(&'static str, &'static str)],
-    bool,
-    bool,
-);
-
-const USERS: [UserSpec; 8] = [
-    (
-        "admin",
-        "",
-        "admin@example.com",
-        "active",
-        "password",
-        &[("owner", "Owner")],
-        false,
-        false,
-    ),
-    (
-        "bruno",
-        "Bruno Díaz",
-        "bruno@example.com",
-        "active",
-        "oidc",
-        &[],
-        false,
-        false,
-    ),
-    (
-        "carol",
-        "Carol Ng",
-        "Carol.Ng@Example.com",
-        "active",
-        "github",
-        &[("auditor", "Auditor")],
-        false,
-        true,
-    ),
-    (
-        "dave",
-        "Dave <ops> & \"Co\"",
-        "dave@example.com",
-        "suspended",
-        "password",
-        &[],
-        false,
-        false,
-    ),
-    (
-        "erin",
-        "Erin",
-        "erin@example.com",
-        "dormant",
-        "oidc",
-        &[],
-        false,
-        true,
-    ),
-    (
-        "ci-bot",
-        "",
-        "ci-bot@example.com",
-        "active",
-        "none",
-        &[],
-        false,
-        true,
-    ),
-    (
-        "frank",
-        "Frank (left)",
-        "frank@example.com",
-        "active",
-        "password",
-        &[],
-        true,
-        false,
-    ),
-    (
-        "pat",
-        "Pat Platform",
-        "pat@example.com",
-        "active",
-        "token",
-        &[("user-admin", "User Admin")],
-        false,
-        false,
-    ),
-];
 
 fn users(rng: &mut Rng) -> Vec<User> {
     let base = DateTime::parse_from_rfc3339("2025-01-01T00:00:00Z")
@@ -224,170 +85,108 @@ fn users(rng: &mut Rng) -> Vec<User> {
     USERS
         .iter()
         .enumerate()
-        .map(
-            |(i, &(username, name, email, status, login_type, roles, deleted, omit_empty))| {
-                let id = rng.uuid();
-                let created = base
-                    + Duration::days(i64::try_from(i * 37).unwrap_or(0))
-                    + Duration::microseconds(500_000);
-                let updated = created + Duration::days(90) + Duration::microseconds(880_014);
-                let last_seen = if status == "dormant" {
-                    "0001-01-01T00:00:00Z".to_owned()
-                } else {
-                    coder_time(updated + Duration::days(30) + Duration::microseconds(331))
-                };
-                let mut user = Map::new();
-                user.insert("id".into(), json!(id));
-                user.insert("username".into(), json!(username));
-                let avatar = if i % 3 == 1 {
-                    format!("https://avatars.example.com/{username}.png")
-                } else {
-                    String::new()
-                };
-                for (key, value) in [("name", name.to_owned()), ("avatar_url", avatar)] {
-                    if !(omit_empty && value.is_empty()) {
-                        user.insert(key.into(), json!(value));
-                    }
+        .map(|(i, spec)| {
+            let id = rng.uuid();
+            let created = base
+                + Duration::days(i64::try_from(i * 37).unwrap_or(0))
+                + Duration::microseconds(500_000);
+            let updated = created + Duration::days(90) + Duration::microseconds(880_014);
+            let last_seen = if spec.status == "dormant" {
+                "0001-01-01T00:00:00Z".to_owned()
+            } else {
+                coder_time(updated + Duration::days(30) + Duration::microseconds(331))
+            };
+            let mut user = Map::new();
+            user.insert("id".into(), json!(id));
+            user.insert("username".into(), json!(spec.username));
+            let avatar = if i % 3 == 1 {
+                format!("https://avatars.example.com/{}.png", spec.username)
+            } else {
+                String::new()
+            };
+            for (key, value) in [("name", spec.name.to_owned()), ("avatar_url", avatar)] {
+                if !(spec.omits_empty && value.is_empty()) {
+                    user.insert(key.into(), json!(value));
                 }
-                user.insert("email".into(), json!(email));
-                user.insert("created_at".into(), json!(coder_time(created)));
-                user.insert("updated_at".into(), json!(coder_time(updated)));
-                user.insert("last_seen_at".into(), json!(last_seen));
-                user.insert("status".into(), json!(status));
-                user.insert("login_type".into(), json!(login_type));
-                user.insert("has_ai_seat".into(), json!(false));
-                user.insert("organization_ids".into(), json!([]));
-                user.insert(
-                    "roles".into(),
-                    Value::Array(
-                        roles
-                            .iter()
-                            .map(|(name, display)| json!({"name": name, "display_name": display}))
-                            .collect(),
-                    ),
-                );
-                User {
-                    id,
-                    username,
-                    email,
-                    deleted,
-                    json: Value::Object(user),
-                }
-            },
-        )
+            }
+            user.insert("email".into(), json!(spec.email));
+            user.insert("created_at".into(), json!(coder_time(created)));
+            user.insert("updated_at".into(), json!(coder_time(updated)));
+            user.insert("last_seen_at".into(), json!(last_seen));
+            user.insert("status".into(), json!(spec.status));
+            user.insert("login_type".into(), json!(spec.login_type));
+            user.insert("has_ai_seat".into(), json!(false));
+            user.insert("organization_ids".into(), json!([]));
+            user.insert(
+                "roles".into(),
+                Value::Array(
+                    spec.roles
+                        .iter()
+                        .map(|(name, display)| json!({"name": name, "display_name": display}))
+                        .collect(),
+                ),
+            );
+            User {
+                id,
+                json: Value::Object(user),
+            }
+        })
         .collect()
 }
 
-/// Types Coder scopes to an organisation; everything else is site-wide.
-const ORG_SCOPED: &[&str] = &[
-    "template",
-    "template_version",
-    "workspace",
-    "workspace_build",
-    "group",
-    "organization",
-    "custom_role",
-    "organization_member",
-    "idp_sync_settings_organization",
-    "idp_sync_settings_group",
-    "idp_sync_settings_role",
-    "workspace_agent",
-    "workspace_app",
-    "task",
-    "group_ai_budget",
-    "chat",
-    "chat_project",
-];
+/// How far apart generated rows are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Pace {
+    /// The default trail's: 30 s to about 67 min apart, about 42 rows a day.
+    Default,
+    /// About this many rows a UTC day (whole seconds apart at random, plus a fraction), up
+    /// to about 200,000, where rows come a fraction of a second apart.
+    PerDay(u32),
+}
 
-/// Types whose deletion Coder looks up per row.
-const DELETABLE: &[&str] = &[
-    "template",
-    "user",
-    "workspace",
-    "workspace_build",
-    "workspace_agent",
-    "workspace_app",
-    "oauth2_provider_app",
-    "oauth2_provider_app_secret",
-    "task",
-    "chat",
-    "user_secret",
-];
+/// How an event's time is set.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Clock {
+    /// One step older than the given time (the opening trail is generated newest first).
+    Back(Pace),
+    /// Made again for a row of the opening trail: the same draws as [`Clock::Back`], at the
+    /// time the row got then.
+    Replay(Pace),
+    /// At exactly the given time (a row recorded while the demo runs).
+    At,
+}
 
-const COMMON_TYPES: &[&str] = &[
-    "workspace",
-    "workspace",
-    "workspace_build",
-    "workspace_build",
-    "workspace_build",
-    "template",
-    "template_version",
-    "user",
-    "api_key",
-    "api_key",
-    "group",
-    "organization_member",
-    "git_ssh_key",
-    "license",
-    "custom_role",
-    "chat",
-];
-
-const WORKSPACES: &[&str] = &[
-    "bruno-dev",
-    "gpu-trainer",
-    "docs-site",
-    "test2",
-    "Mixed-Case-WS",
-    "rust monorepo",
-];
-const TEMPLATES: &[&str] = &["docker", "kubernetes", "aws-linux", "gpu:cuda"];
-const USER_AGENTS: &[&str] = &[
-    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36",
-    "Coder v2 CLI",
-    "curl/8.5.0",
-    "Go-http-client/1.1",
-    "terraform-provider-coderd/0.0.9 \"beta\" <internal> & co",
-];
-const IPS: &[&str] = &[
-    "10.0.4.17",
-    "203.0.113.9",
-    "::1",
-    "127.0.0.1",
-    "2001:db8::42",
-    "",
-];
+/// One generated event: the columns the demo's search reads, and its JSON when asked for.
+pub(super) struct Event {
+    pub id: Uuid,
+    pub time: DateTime<Utc>,
+    pub request_id: Uuid,
+    pub resource_id: Uuid,
+    pub resource_target: String,
+    pub resource_type: &'static str,
+    pub action: &'static str,
+    /// Index into [`USERS`].
+    pub user: Option<usize>,
+    /// Index into [`ORGANIZATIONS`].
+    pub organization: Option<usize>,
+    pub build_reason: Option<&'static str>,
+    pub json: Option<Value>,
+}
 
 /// Actions that make sense for a resource type.
 fn actions_for(resource_type: &str) -> &'static [&'static str] {
-    match resource_type {
-        "workspace_build" => &["start", "stop", "start", "delete"],
-        "api_key" => &["login", "logout", "login", "create", "delete", "register"],
-        "user" => &[
-            "create",
-            "write",
-            "delete",
-            "request_password_reset",
-            "write",
-        ],
-        "workspace_agent" => &["connect", "disconnect"],
-        "workspace_app" => &["open", "close"],
-        "license" | "git_ssh_key" => &["create", "delete"],
-        "convert_login" => &["create"],
-        _ => &["create", "write", "write", "delete"],
-    }
+    ACTIONS_FOR
+        .iter()
+        .find(|(t, _)| *t == resource_type || t.is_empty())
+        .map_or(&[], |(_, actions)| *actions)
 }
 
 /// The resource type a row showing `action` should have.
 fn type_for(action: &str) -> &'static str {
-    match action {
-        "start" | "stop" => "workspace_build",
-        "login" | "logout" | "register" => "api_key",
-        "request_password_reset" => "user",
-        "connect" | "disconnect" => "workspace_agent",
-        "open" | "close" => "workspace_app",
-        _ => "template",
-    }
+    TYPE_FOR
+        .iter()
+        .find(|(actions, _)| actions.contains(&action) || actions.is_empty())
+        .map_or("template", |(_, t)| *t)
 }
 
 /// Coder's description template (coder-audit-api.md §10).
@@ -403,7 +202,7 @@ fn describe(action: &str, resource_type: &str, status: u16) -> String {
         text.push_str("unsuccessfully attempted to ");
         text.push_str(action);
     } else {
-        text.push_str(known::friendly_action(action));
+        text.push_str(catalogue::verb(action));
     }
     if resource_type == "api_key" && matches!(action, "login" | "logout" | "register") {
         return text;
@@ -416,7 +215,7 @@ fn describe(action: &str, resource_type: &str, status: u16) -> String {
         text.push_str(" for");
     } else {
         text.push(' ');
-        text.push_str(known::friendly_resource_type(resource_type));
+        text.push_str(catalogue::resource_type(resource_type).map_or("unknown", |t| t.friendly));
     }
     if resource_type == "convert_login" {
         text.push_str(" to");
@@ -474,7 +273,7 @@ fn draft(
         "workspace_build" => {
             let name = rng.pick(WORKSPACES);
             let number = 1 + rng.below(40);
-            let reason = rng.pick(known::BUILD_REASONS).value;
+            let reason = rng.pick(BUILD_REASONS);
             draft.build_reason = Some(reason);
             draft.additional_fields = match rng.below(10) {
                 0 => json!({"workspace_name": name}),
@@ -605,69 +404,93 @@ fn draft(
     draft
 }
 
-/// Builds a demo trail of `count` rows, newest first.
-pub(super) fn dataset(count: usize) -> (Dataset, Generator) {
-    let mut rng = Rng(0x00C0_DE00_A0D1_7000);
-    let organizations = organizations();
-    let users = users(&mut rng);
-    let mut generator = Generator { rng };
-    let mut time = DateTime::parse_from_rfc3339("2026-04-02T09:15:42.123456Z")
-        .map(|t| t.with_timezone(&Utc))
-        .unwrap_or_default();
-    let mut rows = Vec::with_capacity(count);
-    for i in 0..count {
-        rows.push(generator.event(&organizations, &users, i, &mut time, true));
-    }
-    let dataset = Dataset {
-        organizations,
-        users,
-        rows,
-    };
-    (dataset, generator)
-}
-
-/// Makes events: the same deterministic mix for the initial trail and, continuing the same
+/// Makes events: the same deterministic mix for the opening trail and, continuing the same
 /// sequence (so no id repeats), for the rows a live demo records later.
 pub(super) struct Generator {
     rng: Rng,
+    users: Vec<User>,
 }
 
 impl Generator {
-    /// The `i`-th event of the mix (the first ones cover every resource type and action),
-    /// recorded at `time`; with `step_back`, first moves `time` back to before the previous
-    /// event (the initial trail is generated newest first).
+    pub(super) fn new() -> Self {
+        let mut rng = Rng(0x00C0_DE00_A0D1_7000);
+        let users = users(&mut rng);
+        Self { rng, users }
+    }
+
+    /// The newest row's time of a freshly generated trail, before the first step back.
+    pub(super) fn start() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(START)
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_default()
+    }
+
+    pub(super) fn users(&self) -> &[User] {
+        &self.users
+    }
+
+    /// The state the next event starts from; with its index and time it makes that event
+    /// again.
+    pub(super) fn state(&self) -> u64 {
+        self.rng.0
+    }
+
+    /// The row JSON of the event made from `state` as the `i`-th, at `time`.
+    pub(super) fn replay(&self, i: usize, state: u64, time: DateTime<Utc>, clock: Clock) -> Value {
+        let mut again = Self {
+            rng: Rng(state),
+            users: Vec::new(),
+        };
+        let mut time = time;
+        let event = again.draw(&self.users, i, &mut time, clock, true);
+        event.json.unwrap_or_default()
+    }
+
+    /// The `i`-th event of the mix (the first ones cover every resource type and action);
+    /// see [`Clock`] for its time. `json` asks for the row's JSON as well as its columns.
+    pub(super) fn event(
+        &mut self,
+        i: usize,
+        time: &mut DateTime<Utc>,
+        clock: Clock,
+        json: bool,
+    ) -> Event {
+        let users = std::mem::take(&mut self.users);
+        let event = self.draw(&users, i, time, clock, json);
+        self.users = users;
+        event
+    }
+
     #[allow(
         clippy::too_many_lines,
         reason = "the event mix is one readable recipe"
     )]
-    pub(super) fn event(
+    fn draw(
         &mut self,
-        organizations: &[Organization],
         users: &[User],
         i: usize,
         time: &mut DateTime<Utc>,
-        step_back: bool,
-    ) -> Row {
+        clock: Clock,
+        full: bool,
+    ) -> Event {
         let rng = &mut self.rng;
-        let (resource_type, action): (&'static str, &'static str) =
-            if i < known::RESOURCE_TYPES.len() {
-                let rt = known::RESOURCE_TYPES[i].value;
-                (rt, rng.pick(actions_for(rt)))
-            } else if let Some(known::KnownValue { value: action, .. }) =
-                known::ACTIONS.get(i - known::RESOURCE_TYPES.len())
-            {
-                (type_for(action), action)
-            } else {
-                let rt = rng.pick(COMMON_TYPES);
-                (rt, rng.pick(actions_for(rt)))
-            };
+        let (resource_type, action): (&'static str, &'static str) = if i < RESOURCE_TYPES.len() {
+            let rt = RESOURCE_TYPES[i].value;
+            (rt, rng.pick(actions_for(rt)))
+        } else if let Some(action) = ACTIONS.get(i - RESOURCE_TYPES.len()) {
+            (type_for(action.value), action.value)
+        } else {
+            let rt = rng.pick(COMMON_TYPES);
+            (rt, rng.pick(actions_for(rt)))
+        };
+        let kind = catalogue::resource_type(resource_type);
         let automatic = resource_type == "workspace_build" && rng.chance(30);
         let actor = if rng.chance(6) {
             None
         } else {
-            Some(rng.below(users.len()))
+            Some(rng.below(USERS.len()))
         };
-        let owner = users[actor.unwrap_or(1)].username;
+        let owner = USERS[actor.unwrap_or(1)].username;
         let status: u16 = match (action, rng.below(20)) {
             ("login", 0..=3) => 401,
             (_, 0) => 403,
@@ -686,35 +509,45 @@ impl Generator {
         };
         let mut draft = draft(rng, resource_type, action, resource_id, owner, ok);
         if automatic {
-            draft.additional_fields = json!({"automatic_actor": "coder", "automatic_subsystem": rng.pick(&["dormancy", "autostart", "autostop"])});
+            let subsystem = rng.pick(&["dormancy", "autostart", "autostop"]);
+            draft.additional_fields =
+                json!({"automatic_actor": "coder", "automatic_subsystem": subsystem});
             draft.build_reason = Some(rng.pick(&["autostart", "autostop", "dormancy"]));
         }
         if i % 97 == 13 {
             draft.additional_fields = Value::Null;
         }
-        let is_deleted = DELETABLE.contains(&resource_type) && rng.chance(8);
+        let is_deleted = kind.is_some_and(|k| k.deletable) && rng.chance(8);
         if is_deleted {
             draft.link = String::new();
         }
-        let organization = ORG_SCOPED
-            .contains(&resource_type)
-            .then(|| &organizations[rng.below(organizations.len())]);
+        let organization = kind
+            .is_some_and(|k| k.org_scoped)
+            .then(|| rng.below(ORGANIZATIONS.len()));
         let request_id = if rng.chance(4) {
             Uuid::nil()
         } else {
             rng.uuid()
         };
 
-        // Mostly seconds apart; every 25th row shares its neighbour's time exactly.
-        if step_back && i % 25 != 24 {
+        // Every 25th row of the opening trail shares its neighbour's time exactly.
+        if let Clock::Back(pace) | Clock::Replay(pace) = clock
+            && i % 25 != 24
+        {
             let micros = match rng.below(4) {
                 0 => 0,
                 1 => 500_000,
                 2 => rng.below(1000) * 1000,
                 _ => rng.below(1_000_000),
             };
-            *time -= Duration::seconds(i64::try_from(30 + rng.below(4000)).unwrap_or(30))
-                + Duration::microseconds(i64::try_from(micros).unwrap_or(0));
+            let seconds = match pace {
+                Pace::Default => 30 + rng.below(4000),
+                Pace::PerDay(rows) => rng.below((172_800 / rows.max(1) as usize).max(1)),
+            };
+            if matches!(clock, Clock::Back(_)) {
+                *time -= Duration::seconds(i64::try_from(seconds).unwrap_or(30))
+                    + Duration::microseconds(i64::try_from(micros).unwrap_or(0));
+            }
         }
         let time = *time;
         let (ip, user_agent) = if resource_type == "workspace_build" {
@@ -722,51 +555,55 @@ impl Generator {
         } else {
             (rng.pick(IPS), rng.pick(USER_AGENTS))
         };
-
-        let mut row = Map::new();
         let id = rng.uuid();
-        row.insert("id".into(), json!(id));
-        row.insert("request_id".into(), json!(request_id));
-        row.insert("time".into(), json!(coder_time(time)));
-        row.insert("ip".into(), json!(ip));
-        row.insert("user_agent".into(), json!(user_agent));
-        row.insert("resource_type".into(), json!(resource_type));
-        row.insert("resource_id".into(), json!(resource_id));
-        row.insert("resource_target".into(), json!(draft.resource_target));
-        row.insert(
-            "resource_icon".into(),
-            json!(if resource_type == "template" {
+        let json = full.then(|| {
+            let mut row = Map::new();
+            row.insert("id".into(), json!(id));
+            row.insert("request_id".into(), json!(request_id));
+            row.insert("time".into(), json!(coder_time(time)));
+            row.insert("ip".into(), json!(ip));
+            row.insert("user_agent".into(), json!(user_agent));
+            row.insert("resource_type".into(), json!(resource_type));
+            row.insert("resource_id".into(), json!(resource_id));
+            row.insert("resource_target".into(), json!(draft.resource_target));
+            let icon = if resource_type == "template" {
                 "/icon/docker.png"
             } else {
                 ""
-            }),
-        );
-        row.insert("action".into(), json!(action));
-        row.insert("diff".into(), draft.diff);
-        row.insert("status_code".into(), json!(status));
-        row.insert("additional_fields".into(), draft.additional_fields);
-        row.insert(
-            "description".into(),
-            json!(describe(action, resource_type, status)),
-        );
-        row.insert("resource_link".into(), json!(draft.link));
-        row.insert("is_deleted".into(), json!(is_deleted));
-        row.insert(
-            "organization_id".into(),
-            json!(organization.map_or(Uuid::nil(), |o| o.id)),
-        );
-        if let Some(org) = organization {
+            };
+            row.insert("resource_icon".into(), json!(icon));
+            row.insert("action".into(), json!(action));
+            row.insert("diff".into(), std::mem::take(&mut draft.diff));
+            row.insert("status_code".into(), json!(status));
             row.insert(
-                "organization".into(),
-                json!({"id": org.id, "name": org.name, "display_name": org.display_name, "icon": org.icon}),
+                "additional_fields".into(),
+                std::mem::take(&mut draft.additional_fields),
             );
-        }
-        row.insert(
-            "user".into(),
-            actor.map_or(Value::Null, |u| users[u].json.clone()),
-        );
+            row.insert(
+                "description".into(),
+                json!(describe(action, resource_type, status)),
+            );
+            row.insert("resource_link".into(), json!(draft.link));
+            row.insert("is_deleted".into(), json!(is_deleted));
+            let org = organization.map(|o| &ORGANIZATIONS[o]);
+            row.insert(
+                "organization_id".into(),
+                json!(org.map_or(Uuid::nil(), |o| Uuid::from_u128(o.id))),
+            );
+            if let Some(org) = org {
+                row.insert(
+                    "organization".into(),
+                    json!({"id": Uuid::from_u128(org.id), "name": org.name, "display_name": org.display_name, "icon": org.icon}),
+                );
+            }
+            row.insert(
+                "user".into(),
+                actor.map_or(Value::Null, |u| users[u].json.clone()),
+            );
+            Value::Object(row)
+        });
 
-        Row {
+        Event {
             id,
             time,
             request_id,
@@ -775,64 +612,18 @@ impl Generator {
             resource_type,
             action,
             user: actor,
-            organization_id: organization.map_or(Uuid::nil(), |o| o.id),
+            organization,
             build_reason: draft.build_reason.filter(|_| {
                 resource_type == "workspace_build"
                     || (resource_type == "workspace" && action == "create")
             }),
-            json: Value::Object(row),
+            json,
         }
     }
 }
-
-/// The last instant a `date_to` filter matches: Coder adds 23:59:59 to the day, so later
-/// fractions of that second are excluded.
-pub(super) fn end_of_day(date: NaiveDate) -> DateTime<Utc> {
-    date.and_hms_opt(23, 59, 59)
-        .map(|t| t.and_utc())
-        .unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn covers_every_action_and_resource_type_and_the_tricky_shapes() {
-        let (data, _) = dataset(DEFAULT_ROWS);
-        assert_eq!(data.rows.len(), DEFAULT_ROWS);
-        for known::KnownValue { value: action, .. } in known::ACTIONS {
-            assert!(data.rows.iter().any(|r| r.action == *action), "{action}");
-        }
-        for known::KnownValue { value: rt, .. } in known::RESOURCE_TYPES {
-            assert!(data.rows.iter().any(|r| r.resource_type == *rt), "{rt}");
-        }
-        assert!(data.rows.iter().any(|r| r.json["user"].is_null()));
-        assert!(
-            data.rows
-                .iter()
-                .any(|r| r.json.get("organization").is_none())
-        );
-        assert!(
-            data.rows
-                .iter()
-                .any(|r| r.json["additional_fields"].is_null())
-        );
-        assert!(
-            data.rows
-                .iter()
-                .any(|r| r.json["diff"].as_object().is_some_and(|d| d
-                    .values()
-                    .any(|v| v["secret"] == true && v.get("old").is_none())))
-        );
-        assert!(
-            data.rows
-                .iter()
-                .any(|r| r.json["additional_fields"].get("build_number").is_some())
-        );
-        assert!(data.rows.windows(2).all(|w| w[0].time >= w[1].time));
-        assert!(data.rows.windows(2).any(|w| w[0].time == w[1].time));
-    }
 
     #[test]
     fn descriptions_follow_coder_rules() {
