@@ -21,13 +21,13 @@ use crate::{
     auth::SessionToken,
     call::{CallContext, Protocol, RequestInfo},
     config::ExportArgs,
-    cursor::{self, ExportCursor, Position, instant},
+    cursor::{self, ExportCursor, ExportCursorVersion, Position, instant},
     error::Error,
     export::ExportRequest,
     model::Timestamp,
     query::AuditLogFilter,
     upstream::{ClientConfig, CoderClient},
-    walker::MAX_TIE_PAGE,
+    walker::{self, MAX_TIE_PAGE},
 };
 
 /// The environment variable Coder's own CLI reads the token from.
@@ -109,7 +109,8 @@ pub async fn export(args: &ExportArgs) -> Result<Summary, CliError> {
     let (mut out, after): (Box<dyn Write>, Option<String>) = match &args.output {
         Some(path) if args.resume && path.exists() => {
             let (file, resume) = reopen(path)?;
-            let after = resume.map(|cursor| cursor::encode_export(&q, &cursor));
+            let after = resume
+                .map(|cursor| cursor::encode_export(&q, &cursor, ExportCursorVersion::default()));
             (Box::new(io::BufWriter::new(file)), after)
         }
         Some(path) => {
@@ -232,18 +233,14 @@ fn reopen(path: &Path) -> Result<(File, Option<ExportCursor>), CliError> {
     };
     let start = position(first, &mut keys.iter());
     let next = position(last, &mut keys.iter().rev());
-    // Rows newer than the last time were at the top of Coder's order when they were read,
-    // and rows recorded since only push them down: the last of them is a valid anchor.
-    let newer = keys
-        .iter()
-        .take_while(|k| instant(&k.time) > instant(&last.time))
-        .count();
-    let offset = u32::try_from(newer.saturating_sub(1)).unwrap_or(u32::MAX);
+    // The rows of the file above its last row, inside the window that row's day ends: where
+    // the walk stood in that window.
+    let above = walker::rows_above(&next, keys.iter().map(|k| instant(&k.time)));
     Ok((
         file,
         Some(ExportCursor {
             next,
-            offset,
+            above: Some(above),
             start,
         }),
     ))

@@ -163,6 +163,12 @@ pub struct Config {
     #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
     pub otlp_endpoint: Option<String>,
 
+    /// Export cursor format to write: 2 (this version's), or 1 while upgrading a fleet whose
+    /// older replicas read only version 1 (such cursors resume by re-reading from the top).
+    /// Both are always read.
+    #[arg(long, env = "GATEWAY_EXPORT_CURSOR_VERSION", default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=2))]
+    pub export_cursor_version: u8,
+
     /// Serve the built-in demo audit log on a non-loopback --listen address. Without
     /// --coder-url the demo is served on loopback only, as its token is published.
     #[arg(long, env = "GATEWAY_DEMO", conflicts_with = "coder_url")]

@@ -17,7 +17,11 @@ use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 
 use crate::model::{Row, Timestamp};
 
-const VERSION: u8 = 1;
+/// Watch cursors, and export cursors whose hint is an offset from the top of the trail.
+const VERSION_1: u8 = 1;
+/// Export cursors whose hint counts the rows above the position inside its window (the
+/// windowed walker's); version-1 readers refuse them as malformed.
+const VERSION_2: u8 = 2;
 const EXPORT: u8 = 1;
 const WATCH: u8 = 2;
 /// More tied rows than any cursor should carry; a larger count means a corrupt cursor.
@@ -149,14 +153,26 @@ impl Position {
     }
 }
 
-/// Where an export stands: `next` is the oldest delivered position, `offset` a lower bound
-/// of where Coder's order reaches it (a hint that saves paging from the top again), and
-/// `start` where the export began, from which a watch continues.
+/// Where an export stands: `next` is the oldest delivered position, `above` how many rows
+/// lie between it and the top of its day's window (a hint that saves re-reading them; `None`
+/// from a version-1 cursor, whose hint meant something else), and `start` where the export
+/// began, from which a watch continues.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExportCursor {
     pub next: Position,
-    pub offset: u32,
+    pub above: Option<u32>,
     pub start: Position,
+}
+
+/// Which export cursor format a gateway writes: version 2 by default; version 1 while a
+/// fleet is upgraded, so replicas that read only version 1 still accept every cursor.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ExportCursorVersion {
+    /// Written with offset 0, which every version-1 reader accepts: it re-anchors from the
+    /// top of the trail, slower but exact.
+    V1,
+    #[default]
+    V2,
 }
 
 /// Why a cursor was refused.
@@ -175,47 +191,60 @@ pub enum CursorError {
 /// Encodes a watch position bound to the compiled `q`.
 #[must_use]
 pub fn encode_watch(q: &str, position: &Position) -> String {
-    let mut out = header(WATCH, q);
+    let mut out = header(VERSION_1, WATCH, q);
     position.write(&mut out);
     finish(out)
 }
 
-/// Encodes an export's progress bound to the compiled `q`.
+/// Encodes an export's progress bound to the compiled `q`, in the format `version`.
 #[must_use]
-pub fn encode_export(q: &str, cursor: &ExportCursor) -> String {
-    let mut out = header(EXPORT, q);
+pub fn encode_export(q: &str, cursor: &ExportCursor, version: ExportCursorVersion) -> String {
+    let (mut out, hint) = match version {
+        ExportCursorVersion::V1 => (header(VERSION_1, EXPORT, q), 0),
+        ExportCursorVersion::V2 => (
+            header(VERSION_2, EXPORT, q),
+            cursor.above.map_or(0, |a| u64::from(a) + 1),
+        ),
+    };
     cursor.next.write(&mut out);
-    write_varint(&mut out, u64::from(cursor.offset));
+    write_varint(&mut out, hint);
     cursor.start.write(&mut out);
     finish(out)
 }
 
 pub fn decode_watch(q: &str, text: &str) -> Result<Position, CursorError> {
-    let mut input = open(q, text, WATCH)?;
+    let (mut input, version) = open(q, text, WATCH)?;
+    if version != VERSION_1 {
+        return Err(CursorError::Malformed);
+    }
     let position = Position::read(&mut input).ok_or(CursorError::Malformed)?;
     input.end()?;
     Ok(position)
 }
 
+/// Reads an export cursor of either version; a version-1 offset is dropped (`above: None`).
 pub fn decode_export(q: &str, text: &str) -> Result<ExportCursor, CursorError> {
-    let mut input = open(q, text, EXPORT)?;
+    let (mut input, version) = open(q, text, EXPORT)?;
     let next = Position::read(&mut input).ok_or(CursorError::Malformed)?;
-    let offset = input
+    let hint = input
         .varint()
-        .and_then(|o| u32::try_from(o).ok())
+        .filter(|hint| *hint <= u64::from(u32::MAX) + 1)
         .ok_or(CursorError::Malformed)?;
     let start = Position::read(&mut input).ok_or(CursorError::Malformed)?;
     input.end()?;
     Ok(ExportCursor {
         next,
-        offset,
+        // Version 2 writes `above + 1`, with 0 for "not known".
+        above: (version == VERSION_2)
+            .then(|| hint.checked_sub(1).and_then(|h| u32::try_from(h).ok()))
+            .flatten(),
         start,
     })
 }
 
-fn header(kind: u8, q: &str) -> Vec<u8> {
+fn header(version: u8, kind: u8, q: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(64);
-    out.push(VERSION);
+    out.push(version);
     out.push(kind);
     out.extend_from_slice(&fnv64(q.as_bytes()).to_be_bytes());
     out
@@ -232,8 +261,9 @@ fn checksum(bytes: &[u8]) -> [u8; 4] {
     [a, b, c, d]
 }
 
-/// Checks the checksum, version, kind and `q` binding, and returns the reader at the body.
-fn open(q: &str, text: &str, kind: u8) -> Result<Reader, CursorError> {
+/// Checks the checksum, version, kind and `q` binding, and returns the reader at the body
+/// and the version.
+fn open(q: &str, text: &str, kind: u8) -> Result<(Reader, u8), CursorError> {
     if text.len() > MAX_TEXT {
         return Err(CursorError::Malformed);
     }
@@ -243,7 +273,7 @@ fn open(q: &str, text: &str, kind: u8) -> Result<Reader, CursorError> {
     let Some((body, check)) = bytes.split_last_chunk::<4>() else {
         return Err(CursorError::Malformed);
     };
-    if checksum(body) != *check || body.len() < 10 || body[0] != VERSION {
+    if checksum(body) != *check || body.len() < 10 || !matches!(body[0], VERSION_1 | VERSION_2) {
         return Err(CursorError::Malformed);
     }
     match (body[1], kind) {
@@ -255,10 +285,13 @@ fn open(q: &str, text: &str, kind: u8) -> Result<Reader, CursorError> {
     if body[2..10] != fnv64(q.as_bytes()).to_be_bytes() {
         return Err(CursorError::OtherQuery);
     }
-    Ok(Reader {
-        bytes: body[10..].to_vec(),
-        at: 0,
-    })
+    Ok((
+        Reader {
+            bytes: body[10..].to_vec(),
+            at: 0,
+        },
+        body[0],
+    ))
 }
 
 fn write_varint(out: &mut Vec<u8>, mut value: u64) {
@@ -336,12 +369,34 @@ mod tests {
 
         let export = ExportCursor {
             next: position(Some((-62_135_596_800, 0)), &["c"]),
-            offset: 4097,
+            above: Some(4097),
             start: position(None, &[]),
         };
-        let text = encode_export("", &export);
-        assert_eq!(decode_export("", &text), Ok(export));
+        let text = encode_export("", &export, ExportCursorVersion::V2);
+        assert_eq!(decode_export("", &text), Ok(export.clone()));
         assert_eq!(decode_watch("", &text), Err(CursorError::ExportForWatch));
+        let unknown = ExportCursor {
+            above: None,
+            ..export.clone()
+        };
+        let text = encode_export("", &unknown, ExportCursorVersion::V2);
+        assert_eq!(decode_export("", &text), Ok(unknown.clone()));
+        // Version 1 (what earlier gateways wrote, and what a fleet mid-upgrade writes): its
+        // offset is not this walker's hint and is dropped.
+        let text = encode_export("", &export, ExportCursorVersion::V1);
+        assert_eq!(decode_export("", &text), Ok(unknown));
+    }
+
+    #[test]
+    fn a_version_1_cursor_from_an_earlier_gateway_still_reads() {
+        // Written by the gateway before export cursors had version 2: offset 57.
+        let mut body = header(VERSION_1, EXPORT, "action:login");
+        position(Some((1_775_000_000, 5)), &["r"]).write(&mut body);
+        write_varint(&mut body, 57);
+        position(Some((1_775_000_100, 0)), &["s"]).write(&mut body);
+        let cursor = decode_export("action:login", &finish(body)).expect("version 1 reads");
+        assert_eq!(cursor.above, None);
+        assert_eq!(cursor.next, position(Some((1_775_000_000, 5)), &["r"]));
     }
 
     #[test]
@@ -361,7 +416,7 @@ mod tests {
             );
         }
         // A well-formed frame around nonsense: a count of seen ids far beyond what follows.
-        let mut body = header(WATCH, "q");
+        let mut body = header(VERSION_1, WATCH, "q");
         body.extend_from_slice(&[1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0xff, 0xff, 0x03]);
         assert_eq!(
             decode_watch("q", &finish(body)),

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use crate::{
     call::CallContext,
-    cursor::{self, ExportCursor, Position},
+    cursor::{self, ExportCursor, ExportCursorVersion, Position},
     error::{Error, Validation},
     model::Row,
     query::AuditLogFilter,
@@ -36,6 +36,7 @@ pub struct ExportBatch {
     /// Where the export stood before this batch, for cursors inside it.
     before: ExportCursor,
     q: String,
+    version: ExportCursorVersion,
 }
 
 impl ExportBatch {
@@ -47,7 +48,7 @@ impl ExportBatch {
         for row in self.rows.iter().take(index + 1) {
             at.next.advance(row);
         }
-        cursor::encode_export(&self.q, &at)
+        cursor::encode_export(&self.q, &at, self.version)
     }
 }
 
@@ -59,8 +60,9 @@ pub struct Export {
     start: Position,
     watch_cursor: Arc<str>,
     first: Option<Vec<Row>>,
-    /// The walker's position and anchor offset before the batch being read.
-    before: (Position, u32),
+    /// The walker's position and its hint before the batch being read.
+    before: (Position, Option<u32>),
+    version: ExportCursorVersion,
 }
 
 impl Export {
@@ -87,9 +89,10 @@ impl Export {
             .transpose()
             .map_err(|e| Error::invalid(vec![Validation::new("after", e.to_string())]))?;
         let start = resumed.as_ref().map(|cursor| cursor.start.clone());
-        let from = resumed.map(|cursor| (cursor.next, cursor.offset));
+        let from = resumed.map(|cursor| (cursor.next, cursor.above));
         let before = from.clone().unwrap_or_default();
         let walker = Walker::new(source.clone(), q.clone(), page_size, from);
+        let version = source.limits().export_cursor_version;
         let mut export = Self {
             call,
             walker,
@@ -97,6 +100,7 @@ impl Export {
             watch_cursor: Arc::from(""),
             first: None,
             before,
+            version,
         };
         // At least one batch, even from an empty trail: every batch carries the watch cursor.
         export.first = Some(
@@ -132,30 +136,32 @@ impl Export {
         };
         metrics::counter!("gateway_export_rows_total", "protocol" => self.call.protocol.as_str())
             .increment(rows.len() as u64);
-        let (position, offset) = std::mem::replace(
+        let (position, above) = std::mem::replace(
             &mut self.before,
-            (self.walker.next.clone(), self.walker.offset),
+            (self.walker.next.clone(), self.walker.above()),
         );
         let before = ExportCursor {
             next: position,
-            // The anchor before the batch is still newer than any row in it: a walk resumed
-            // inside the batch starts there and skips what it already delivered.
-            offset,
+            // Rows the batch delivered lie below the position before it, so the hint before
+            // the batch still holds for a walk resumed inside it: it skips what it delivered.
+            above,
             start: self.start.clone(),
         };
         let cursor = cursor::encode_export(
             &self.walker.q,
             &ExportCursor {
                 next: self.walker.next.clone(),
-                offset: self.walker.offset,
+                above: self.walker.above(),
                 start: self.start.clone(),
             },
+            self.version,
         );
         Ok(Some(ExportBatch {
             rows,
             cursor,
             before,
             q: self.walker.q.clone(),
+            version: self.version,
         }))
     }
 }

@@ -214,6 +214,63 @@ pub(crate) fn terms(query: &str) -> Result<Vec<(String, String)>, Vec<Validation
     Ok(terms)
 }
 
+/// A compiled `q` with its `date_from:`/`date_to:` terms taken out, so a walk can put its own
+/// window in front: the caller's bounds, as Coder reads them, and the rest of the query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DateSplit {
+    pub from: Option<NaiveDate>,
+    pub to: Option<NaiveDate>,
+    /// The query's other elements, verbatim and in order.
+    pub rest: String,
+}
+
+/// Splits the date terms out of `q`, reading them as Coder does: keys lowercased, a
+/// `key:""` is no bound (and Coder skips its duplicate check when the first copy is
+/// empty). `None` when Coder would refuse the query (a date key given twice, a bad date, an
+/// element it cannot split): then nothing is rewritten and Coder says why.
+#[must_use]
+pub fn split_dates(q: &str) -> Option<DateSplit> {
+    let mut from: Vec<String> = Vec::new();
+    let mut to: Vec<String> = Vec::new();
+    let mut rest: Vec<&str> = Vec::new();
+    for element in split_outside_quotes(q, ' ') {
+        if !element.contains(':') {
+            rest.push(element);
+            continue;
+        }
+        if element.starts_with(':') || element.ends_with(':') {
+            return None;
+        }
+        let parts = split_outside_quotes(element, ':');
+        let [key, value] = parts.as_slice() else {
+            if parts.len() > 2 {
+                return None;
+            }
+            rest.push(element);
+            continue;
+        };
+        let value = value.trim_matches('"').to_lowercase();
+        match key.trim_matches('"').to_lowercase().as_str() {
+            "date_from" => from.push(value),
+            "date_to" => to.push(value),
+            _ => rest.push(element),
+        }
+    }
+    let bound = |values: &[String]| -> Option<Option<NaiveDate>> {
+        match values {
+            [] => Some(None),
+            [first, ..] if first.is_empty() => Some(None),
+            [one] => parse_date(one).ok().map(Some),
+            _ => None,
+        }
+    };
+    Some(DateSplit {
+        from: bound(&from)?,
+        to: bound(&to)?,
+        rest: rest.join(" "),
+    })
+}
+
 /// Go's `strings.FieldsFunc` splitting on `delimiter` outside double quotes: runs of the
 /// delimiter separate fields and empty fields are dropped.
 fn split_outside_quotes(text: &str, delimiter: char) -> Vec<&str> {
@@ -276,6 +333,37 @@ mod tests {
     fn go_quote_escapes_like_go() {
         assert_eq!(go_quote(r#"a "b" \c"#), r#""a \"b\" \\c""#);
         assert_eq!(go_quote("tab\there\u{1}"), r#""tab\there\x01""#);
+    }
+
+    #[test]
+    fn date_terms_split_out_as_coder_reads_them() {
+        let day = |text: &str| NaiveDate::parse_from_str(text, "%Y-%m-%d").ok();
+        assert_eq!(
+            split_dates(
+                r#"Date_From:2026-01-02 action:login resource_target:"a b:c" DATE_TO:"2026-03-04" workspace"#
+            ),
+            Some(DateSplit {
+                from: day("2026-01-02"),
+                to: day("2026-03-04"),
+                rest: r#"action:login resource_target:"a b:c" workspace"#.to_owned(),
+            })
+        );
+        assert_eq!(
+            split_dates(r#"date_from:"" date_from:2026-01-02 username:me"#),
+            Some(DateSplit {
+                from: None,
+                to: None,
+                rest: "username:me".to_owned()
+            })
+        );
+        assert_eq!(split_dates("date_to:2026-01-02 date_to:2026-01-03"), None);
+        assert_eq!(split_dates("date_to:2026-1-2"), None);
+        assert_eq!(split_dates("a:b:c"), None);
+        assert_eq!(
+            split_dates(r#"resource_target:"unbalanced date_from:2026-01-02"#).map(|s| s.from),
+            Some(None),
+            "a quote left open swallows the rest, as in Coder"
+        );
     }
 
     #[test]

@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     call::CallContext,
+    cursor::ExportCursorVersion,
     error::{Error, Validation},
     model::{PageView, Row},
     query::{self, AuditLogFilter},
@@ -37,6 +38,8 @@ pub struct Limits {
     pub max_limit: i32,
     /// The longest `q` and filter string, in bytes (`--max-query-length`).
     pub max_query_length: usize,
+    /// The export cursor format written (`--export-cursor-version`).
+    pub export_cursor_version: ExportCursorVersion,
 }
 
 impl Default for Limits {
@@ -44,6 +47,7 @@ impl Default for Limits {
         Self {
             max_limit: 1000,
             max_query_length: 4096,
+            export_cursor_version: ExportCursorVersion::default(),
         }
     }
 }
@@ -227,6 +231,11 @@ impl PageSource {
         filter: &AuditLogFilter,
     ) -> Result<String, Vec<Validation>> {
         query::compile_bounded(q, filter, self.0.limits.max_query_length)
+    }
+
+    /// The bounds and options this source was built with.
+    pub(crate) fn limits(&self) -> Limits {
+        self.0.limits
     }
 
     /// A page size: 0 means [`DEFAULT_PAGE_SIZE`], at most `--max-limit`.

@@ -20,6 +20,7 @@ use crate::{
     auth::CODER_SESSION_TOKEN,
     call::{CODER_REQUEST_ID, REQUEST_ID, TRACEPARENT},
     config::Config,
+    cursor::ExportCursorVersion,
     demo::{self, DemoConfig},
     graphql::{self, GraphqlOptions},
     grpc::{self, AuditGrpc},
@@ -246,6 +247,11 @@ impl Application {
             Limits {
                 max_limit: config.max_limit,
                 max_query_length: usize::try_from(config.max_query_length).unwrap_or(usize::MAX),
+                export_cursor_version: if config.export_cursor_version == 1 {
+                    ExportCursorVersion::V1
+                } else {
+                    ExportCursorVersion::V2
+                },
             },
             StreamOptions {
                 watch_interval: config.watch_interval,

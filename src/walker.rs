@@ -1,6 +1,6 @@
 //! The walker: a walk over Coder's pages that delivers every row exactly once, whatever
-//! Coder does meanwhile. Exports walk it from the top; watches use it to read what is newer
-//! than their position.
+//! Coder does meanwhile, at a cost to Coder's database of a few rows per row delivered.
+//! Exports walk it from the top; watches use it to read what is newer than their position.
 //!
 //! Coder orders by `time` only. Rows recorded during a walk arrive at the top and push every
 //! offset down; rows with equal times come back in a different order on every call. The
@@ -8,16 +8,35 @@
 //! oldest time delivered and which rows at exactly that time were delivered) and asks for each
 //! page so that it starts on an *anchor*, a row strictly newer than that time. Everything at or
 //! below the position then lies inside or after the page, ties included, so each row is either
-//! recognised as delivered or delivered now. Rows pushed in at the top only move the anchor
-//! down (the walker skips what is newer); a group of ties that does not fit in a page, so that
-//! no anchor can follow it, is read again with a page large enough to hold it.
+//! recognised as delivered or delivered now.
 //!
+//! Coder pages with `OFFSET`, which its database walks row by row, and counts matching rows
+//! (up to 2,001) with every page: paging down a whole trail by offset costs it O(N²). So the
+//! walker reads the trail through *windows*, `date_from:A date_to:B` in front of the caller's
+//! own query, a few days wide, that step down the trail and hold about a page each. Coder's
+//! `date_to:B` ends at B 23:59:59.000000, so each window ends on the day the one above began
+//! (or the day after the position, when the position lies in its day's last fractional
+//! second): no row falls between two windows. The offset inside a window is the number of
+//! rows already read between its top and the position, which the walker keeps for the day or
+//! two above the position. An empty window is followed by one `limit=1` probe below it, so a
+//! long empty stretch costs one call, and the end of the trail is where the probe finds
+//! nothing. Where windows cannot be used (a `q` with a date key twice or a bad date, which
+//! Coder refuses anyway) or do not take effect (a server that ignores dates), the walk pages
+//! the whole trail by offset instead, as before.
+//!
+//! A group of ties wider than a page cannot be got past with any anchor; it is read again
+//! with a page large enough to hold it (logged).
+
+use std::collections::{BTreeMap, HashSet};
+
+use chrono::{DateTime, Days, NaiveDate};
 
 use crate::{
     call::CallContext,
-    cursor::{Position, instant},
+    cursor::{Instant, Position, fnv64, instant},
     error::Error,
     model::Row,
+    query::{DateSplit, split_dates},
     source::{DEFAULT_PAGE_SIZE, PageSource, Retry},
     upstream::PageRequest,
 };
@@ -25,41 +44,181 @@ use crate::{
 /// The largest page the walker asks for to get past a group of rows with one time. Coder
 /// accepts any limit today; a page this size is about 20 MB of JSON.
 pub const MAX_TIE_PAGE: i32 = 10_000;
+/// The most rows any other call of a walk asks for: Coder is about to bound `limit` to
+/// 1..100 (coder-audit-api.md, corrections).
+pub const MAX_CALL: i32 = DEFAULT_PAGE_SIZE;
 /// Passing failures in a row a walk rides out before it gives up (a resumable error).
 const WALK_RETRIES: u32 = 6;
+/// The widest window, in days: about three years.
+const MAX_SPAN_DAYS: u64 = 1024;
+
+/// The first instant `date_from:day` admits.
+fn day_start(day: NaiveDate) -> Instant {
+    let seconds = day
+        .and_hms_opt(0, 0, 0)
+        .map_or(0, |t| t.and_utc().timestamp());
+    (seconds, 0)
+}
+
+/// The last instant `date_to:day` admits: 23:59:59.000000, Coder adding 23:59:59 to the day.
+fn day_end(day: NaiveDate) -> Instant {
+    let (start, _) = day_start(day);
+    (start + 86_399, 0)
+}
+
+fn day_of(at: Instant) -> NaiveDate {
+    DateTime::from_timestamp(at.0, at.1).map_or(NaiveDate::MIN, |t| t.date_naive())
+}
+
+/// The day a window must end on to hold `at`: its own, or the next when `at` lies in its
+/// day's last fractional second, past what `date_to:` of its own day admits.
+#[must_use]
+pub fn end_day(at: Instant) -> NaiveDate {
+    let day = day_of(at);
+    if at > day_end(day) {
+        day.succ_opt().unwrap_or(day)
+    } else {
+        day
+    }
+}
+
+/// How many of `times` (instants of rows read, newest first or in any order) lie above
+/// `next` inside the window `next`'s day ends: the offset hint of an export cursor.
+#[must_use]
+pub fn rows_above(next: &Position, times: impl IntoIterator<Item = Instant>) -> u32 {
+    let Some(at) = next.at else { return 0 };
+    let top = day_end(end_day(at));
+    let count = times.into_iter().filter(|&t| t > at && t <= top).count();
+    u32::try_from(count).unwrap_or(u32::MAX)
+}
+
+/// How the walk asks for its pages.
+#[derive(Debug)]
+enum Plan {
+    /// Through date windows in front of the caller's query, within the caller's own bounds.
+    Windows(DateSplit),
+    /// By offset over the whole trail, the caller's query as it is.
+    Offset,
+}
+
+/// One call's window: `date_from`/`date_to`, `None` where unbounded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Window {
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+}
+
+impl Window {
+    fn holds(self, at: Instant) -> bool {
+        self.from.is_none_or(|d| at >= day_start(d)) && self.to.is_none_or(|d| at <= day_end(d))
+    }
+}
 
 /// Pages through Coder's order from a position downwards; see the module documentation.
 #[derive(Debug)]
 pub(crate) struct Walker {
     pub(crate) source: PageSource,
+    /// The caller's compiled query, which cursors are bound to.
     pub(crate) q: String,
+    plan: Plan,
     page_size: i32,
     limit: i32,
-    /// Where the next page starts: on an anchor, or at the top.
-    pub(crate) offset: u32,
+    /// By offset: where the next page starts (on an anchor, or at the top). By windows: the
+    /// first window's, from a resumed cursor, used once.
+    offset: Option<u32>,
     /// The oldest delivered row's time, and the rows delivered at it.
     pub(crate) next: Position,
+    /// Rows read at or above the position, up to the top of its window, by time: how far
+    /// below a window's top the position lies.
+    known: BTreeMap<Instant, HashSet<u64>>,
+    /// Set by a probe below an empty window: the day the next window ends on, as nothing
+    /// lies between its start and the position.
+    cover: Option<NaiveDate>,
+    /// Rows per day where the walk stands, for the next window's width; 0 before the first
+    /// page.
+    density: f64,
     done: bool,
 }
 
 impl Walker {
-    /// A walk from `from` (a position and the offset of its anchor), or from the top.
+    /// A walk from `from` (a position and how many rows lie above it in its window, when
+    /// known), or from the top. `q` is the compiled query.
     pub(crate) fn new(
         source: PageSource,
         q: String,
         page_size: i32,
-        from: Option<(Position, u32)>,
+        from: Option<(Position, Option<u32>)>,
     ) -> Self {
-        let (next, offset) = from.unwrap_or_default();
+        let (next, above) = from.unwrap_or_default();
+        let plan = split_dates(&q).map_or(Plan::Offset, Plan::Windows);
+        let offset = match plan {
+            Plan::Windows(_) => above,
+            // A resumed position without an offset from the top: start at the top and skip.
+            Plan::Offset => Some(0),
+        };
         Self {
             source,
             q,
-            page_size,
-            limit: page_size,
+            plan,
+            page_size: page_size.min(MAX_CALL),
+            limit: page_size.min(MAX_CALL),
             offset,
             next,
+            known: BTreeMap::new(),
+            cover: None,
+            density: 0.0,
             done: false,
         }
+    }
+
+    /// Walks no further down than the start of `day` (a watch's catch-up, which needs only
+    /// what is newer than its position).
+    pub(crate) fn down_to(mut self, day: NaiveDate) -> Self {
+        if let Plan::Windows(split) = &mut self.plan {
+            split.from = Some(split.from.map_or(day, |from| from.max(day)));
+        }
+        self
+    }
+
+    /// The rows the walk has read above its position inside the window its day ends (an
+    /// export cursor's hint); `None` when it walks by offset.
+    pub(crate) fn above(&self) -> Option<u32> {
+        match self.plan {
+            Plan::Windows(_) => Some(rows_above(
+                &self.next,
+                self.known
+                    .iter()
+                    .flat_map(|(at, ids)| std::iter::repeat_n(*at, ids.len())),
+            )),
+            Plan::Offset => None,
+        }
+    }
+
+    /// The rows read strictly above the position (or at it too, `with_ties`) that a window
+    /// ending on `to` holds: where in that window the walk stands.
+    fn known_in(&self, to: NaiveDate, with_ties: bool) -> u32 {
+        let Some(at) = self.next.at.filter(|at| *at <= day_end(to)) else {
+            return 0;
+        };
+        let lower = if with_ties {
+            std::ops::Bound::Included(at)
+        } else {
+            std::ops::Bound::Excluded(at)
+        };
+        let count: usize = self
+            .known
+            .range((lower, std::ops::Bound::Included(day_end(to))))
+            .map(|(_, ids)| ids.len())
+            .sum();
+        u32::try_from(count).unwrap_or(u32::MAX)
+    }
+
+    /// Whether a page of `rows` rows filled the call: a short page ends a window. A page
+    /// asked for more than 100 rows that holds 100 counts as full, so a Coder that caps
+    /// pages at 100 without saying so cannot end a walk early.
+    fn full(&self, rows: usize) -> bool {
+        let limit = usize::try_from(self.limit).unwrap_or(usize::MAX);
+        rows >= limit || (self.limit > MAX_CALL && rows >= MAX_CALL as usize)
     }
 
     /// The next rows below the position, newest first; `None` at the end of the trail.
@@ -73,94 +232,355 @@ impl Walker {
             if self.done {
                 return Ok(None);
             }
-            let request = PageRequest {
-                q: &self.q,
-                limit: self.limit,
-                offset: i32::try_from(self.offset).unwrap_or(i32::MAX),
+            let step = match self.plan {
+                Plan::Windows(_) => self.window_step(call).await,
+                Plan::Offset => self.offset_step(call).await,
             };
-            let rows = match self.source.rows(call, request).await {
-                Ok(rows) => rows,
-                Err(error) => {
-                    self.source.retry(&mut retry, call, error).await?;
-                    continue;
-                }
-            };
-            retry.reset();
-            if self.offset > 0 {
-                let anchored = match (rows.first(), self.next.at) {
-                    (Some(first), Some(at)) => instant(&first.time) > at,
-                    _ => false,
-                };
-                if !anchored {
-                    // Rows above the position went away (retention), or the hint was off:
-                    // step back towards the top, where nothing can be missed.
-                    self.offset = self
-                        .offset
-                        .saturating_sub(u32::try_from(self.limit).unwrap_or(1).max(1));
-                    continue;
-                }
-            }
-            // A short page is the end of the trail, unless it was asked for more than 100
-            // rows and holds 100: a Coder that caps pages at 100 without saying so must not
-            // end an export early.
-            let full = rows.len() >= usize::try_from(self.limit).unwrap_or(usize::MAX)
-                || (self.limit > DEFAULT_PAGE_SIZE
-                    && rows.len() >= usize::try_from(DEFAULT_PAGE_SIZE).unwrap_or(100));
-            let mut next = self.next.clone();
-            let keep: Vec<bool> = rows
-                .iter()
-                .map(|row| {
-                    let fresh = next.is_after(row);
-                    if fresh {
-                        next.advance(row);
-                    }
-                    fresh
-                })
-                .collect();
-            // The next page starts on the last row strictly newer than the new position.
-            let anchor = next
-                .at
-                .and_then(|at| rows.iter().rposition(|row| instant(&row.time) > at));
-            if full && anchor.is_none_or(|i| i == 0) {
-                // A page of ties and nothing newer after the anchor: no page of this size
-                // can get past them, so read the same place again with a larger one.
-                if self.limit >= MAX_TIE_PAGE {
-                    return Err(Error::UnwalkableTies {
-                        time: rows.last().map(|r| r.time.to_string()).unwrap_or_default(),
-                        limit: MAX_TIE_PAGE,
-                    });
-                }
-                self.limit = self.limit.saturating_mul(2).min(MAX_TIE_PAGE);
-                continue;
-            }
-            let delivered: Vec<Row> = rows
-                .into_iter()
-                .zip(keep)
-                .filter_map(|(row, keep)| keep.then_some(row))
-                .collect();
-            self.next = next;
-            if full {
-                self.offset += u32::try_from(anchor.unwrap_or(0)).unwrap_or(0);
-                // A page of rows recorded since (all newer than the position) means Coder
-                // records faster than this page size skips them: read larger pages until
-                // the walk is past them, then return to the caller's size.
-                self.limit = if delivered.is_empty() {
-                    self.limit.saturating_mul(2).min(MAX_TIE_PAGE)
-                } else {
-                    self.page_size
-                };
-            } else {
-                self.done = true;
-            }
-            if !delivered.is_empty() {
-                return Ok(Some(delivered));
+            match step {
+                Ok(Some(rows)) => return Ok(Some(rows)),
+                Ok(None) => retry.reset(),
+                Err(error) => self.source.retry(&mut retry, call, error).await?,
             }
         }
     }
+
+    /// One call of a windowed walk: delivered rows, or `None` to call again.
+    async fn window_step(&mut self, call: &CallContext) -> Result<Option<Vec<Row>>, Error> {
+        let Plan::Windows(split) = &self.plan else {
+            return Ok(None);
+        };
+        let Some(window) = self.window(split) else {
+            self.done = true;
+            return Ok(None);
+        };
+        let above = match (self.offset.take(), window.to) {
+            (Some(above), _) => above,
+            (None, Some(to)) => self.known_in(to, false),
+            (None, None) => 0,
+        };
+        let q = windowed(split, window);
+        let request = PageRequest {
+            q: &q,
+            limit: self.limit,
+            offset: i32::try_from(above.saturating_sub(1)).unwrap_or(i32::MAX),
+        };
+        let rows = self.source.rows(call, request).await?;
+        if rows.iter().any(|row| !window.holds(instant(&row.time))) {
+            tracing::warn!(
+                window = %q,
+                "Coder returned rows outside a date window; walking this trail by offset"
+            );
+            self.fall_back();
+            return Ok(None);
+        }
+        let anchored = rows
+            .first()
+            .is_some_and(|first| self.next.at.is_some_and(|at| instant(&first.time) > at));
+        if above > 0 && !anchored {
+            // Rows above the position went away (retention, or a hint from a cursor that no
+            // longer holds): count them again from the window's top.
+            self.known.clear();
+            self.offset = Some(0);
+            return Ok(None);
+        }
+        let full = self.full(rows.len());
+        if full && !Self::anchors(&rows) {
+            self.widen()?;
+            return Ok(None);
+        }
+        let old = self.next.at;
+        let (delivered, new) = self.take(rows);
+        self.measure(old, &delivered, (!full).then_some(window.from).flatten());
+        if full {
+            if new == 0 {
+                // Nothing this call had not read before: a group of ties no page of this size
+                // gets past. Read the same place again with a larger page.
+                self.widen()?;
+            } else {
+                self.limit = self.page_size;
+            }
+        } else {
+            self.limit = self.page_size;
+            match window.from {
+                // The caller's own bounds, or the whole trail: the walk is over.
+                None => self.done = true,
+                Some(from) if split_from(&self.plan).is_some_and(|floor| from <= floor) => {
+                    self.done = true;
+                }
+                // Nothing below the position in the whole window: find the next row below.
+                Some(from) if delivered.is_empty() => self.probe_below(from, call).await?,
+                Some(_) => {}
+            }
+        }
+        Ok(Some(delivered).filter(|rows| !rows.is_empty()))
+    }
+
+    /// Updates the rows-per-day estimate from a page: the rows it delivered below `old`,
+    /// spread down to its last row, or (a page that ran out) to the window's first day.
+    fn measure(&mut self, old: Option<Instant>, delivered: &[Row], ran_out_at: Option<NaiveDate>) {
+        let (Some(top), Some(last)) = (
+            old.or_else(|| delivered.first().map(|r| instant(&r.time))),
+            delivered.last(),
+        ) else {
+            return;
+        };
+        let bottom = ran_out_at.map_or_else(|| instant(&last.time), day_start);
+        #[allow(clippy::cast_precision_loss, reason = "a rough rate")]
+        let days = ((top.0 - bottom.0) as f64 / 86_400.0).max(1.0 / 86_400.0);
+        #[allow(clippy::cast_precision_loss, reason = "a rough rate")]
+        let rate = delivered.len() as f64 / days;
+        self.density = if self.density <= 0.0 {
+            rate
+        } else {
+            f64::midpoint(self.density, rate)
+        };
+    }
+
+    /// The window of the next call: from the position's day (or a probe's cover) down to
+    /// where about a page lies below the position; `None` when the walk is below the
+    /// caller's `date_from`.
+    fn window(&self, split: &DateSplit) -> Option<Window> {
+        let Some(at) = self.next.at else {
+            // From the top: the caller's own bounds, nothing more.
+            return Some(Window {
+                from: split.from,
+                to: split.to,
+            });
+        };
+        let mut to = self.cover.unwrap_or_else(|| end_day(at));
+        if let Some(cap) = split.to {
+            to = to.min(cap);
+        }
+        // Rows wanted below the position: a page and a tenth, so most pages come back full
+        // (a short one costs the next window its whole top day as offset).
+        let wanted = f64::from(self.page_size) * 1.1 / self.density.max(1e-3);
+        let below = match self.cover {
+            // The cover's day is all above the position: whole days below it.
+            Some(_) => wanted.max(1.0),
+            // The rest of the position's own day counts.
+            None => {
+                wanted
+                    - f64::from(u32::try_from(at.0 - day_start(day_of(at)).0).unwrap_or(0))
+                        / 86_400.0
+            }
+        };
+        #[allow(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "clamped to 0..=MAX_SPAN_DAYS"
+        )]
+        let below = (below.ceil().max(0.0) as u64).min(MAX_SPAN_DAYS);
+        let mut from = to
+            .checked_sub_days(Days::new(below))
+            .unwrap_or(NaiveDate::MIN);
+        if let Some(floor) = split.from {
+            from = from.max(floor);
+        }
+        (from <= to && self.cover.is_none_or(|c| from < c)).then_some(Window {
+            from: Some(from),
+            to: Some(to),
+        })
+    }
+
+    /// Sorts a page into rows to deliver and rows read before, moving the position and
+    /// remembering what was read; returns the delivered rows and how many rows were new to
+    /// the walk (delivered, or read above the position for the first time).
+    fn take(&mut self, rows: Vec<Row>) -> (Vec<Row>, usize) {
+        let mut delivered = Vec::new();
+        let mut new = 0;
+        for row in rows {
+            let at = instant(&row.time);
+            let id = fnv64(row.id.as_bytes());
+            let first_read = self.known.entry(at).or_default().insert(id);
+            if self.next.is_after(&row) {
+                self.next.advance(&row);
+                delivered.push(row);
+                new += 1;
+            } else if first_read {
+                new += 1;
+            }
+        }
+        if let Some(at) = self.next.at {
+            // Below the covered day's start, the position's own day ends the window again.
+            if self.cover.is_some_and(|day| at < day_start(day)) {
+                self.cover = None;
+            }
+            let top = day_end(end_day(at));
+            self.known.retain(|t, _| *t <= top);
+        }
+        (delivered, new)
+    }
+
+    /// Asks for the newest row below the day `from` (`limit=1`); the walk continues on its
+    /// day, or ends when there is none.
+    async fn probe_below(&mut self, from: NaiveDate, call: &CallContext) -> Result<(), Error> {
+        let Plan::Windows(split) = &self.plan else {
+            return Ok(());
+        };
+        let probe = Window {
+            from: split.from,
+            to: Some(from),
+        };
+        let q = windowed(split, probe);
+        // Every row at or above the position in the probe's range is delivered: skip them.
+        let skip = self.known_in(from, true);
+        let request = PageRequest {
+            q: &q,
+            limit: 1,
+            offset: i32::try_from(skip).unwrap_or(i32::MAX),
+        };
+        let rows = self.source.rows(call, request).await?;
+        match rows.first() {
+            None => self.done = true,
+            Some(row) if !probe.holds(instant(&row.time)) || !self.next.is_after(row) => {
+                tracing::warn!(window = %q, "a probe below a date window did not land below it; walking this trail by offset");
+                self.fall_back();
+            }
+            Some(row) => {
+                // Nothing lies between that row and the position: the next window ends on the
+                // day after the row's (its last second included) and goes a page below.
+                let day = day_of(instant(&row.time));
+                self.cover = Some(day.succ_opt().unwrap_or(day).min(from));
+            }
+        }
+        Ok(())
+    }
+
+    /// Leaves windows for the offset walk, from the top (skipping what was delivered).
+    fn fall_back(&mut self) {
+        self.plan = Plan::Offset;
+        self.offset = Some(0);
+        self.known.clear();
+        self.limit = self.page_size;
+    }
+
+    /// Whether a full page holds a row, after its first, strictly newer than its last: then
+    /// the group of rows at the last row's time starts inside the page, and the next page,
+    /// starting above the position, reads that group whole. Otherwise the group may have
+    /// begun before the page or go on past it, rows tied with it may still be recorded (at
+    /// the top of the trail), and only a larger page tells.
+    fn anchors(rows: &[Row]) -> bool {
+        let Some(last) = rows.last().map(|row| instant(&row.time)) else {
+            return true;
+        };
+        rows.iter()
+            .rposition(|row| instant(&row.time) > last)
+            .is_some_and(|i| i > 0)
+    }
+
+    /// Reads the same place again with a larger page, or gives up at [`MAX_TIE_PAGE`].
+    fn widen(&mut self) -> Result<(), Error> {
+        if self.limit >= MAX_TIE_PAGE {
+            return Err(Error::UnwalkableTies {
+                time: self
+                    .next
+                    .at
+                    .and_then(|(s, n)| DateTime::from_timestamp(s, n))
+                    .map(|t| t.to_rfc3339())
+                    .unwrap_or_default(),
+                limit: MAX_TIE_PAGE,
+            });
+        }
+        self.limit = self.limit.saturating_mul(2).min(MAX_TIE_PAGE);
+        tracing::info!(
+            limit = self.limit,
+            "a group of rows with one time fills a page; reading it with a larger page"
+        );
+        Ok(())
+    }
+
+    /// One call of an offset walk over the whole trail: delivered rows, or `None` to call
+    /// again.
+    async fn offset_step(&mut self, call: &CallContext) -> Result<Option<Vec<Row>>, Error> {
+        let offset = self.offset.unwrap_or(0);
+        let request = PageRequest {
+            q: &self.q,
+            limit: self.limit,
+            offset: i32::try_from(offset).unwrap_or(i32::MAX),
+        };
+        let rows = self.source.rows(call, request).await?;
+        if offset > 0 {
+            let anchored = match (rows.first(), self.next.at) {
+                (Some(first), Some(at)) => instant(&first.time) > at,
+                _ => false,
+            };
+            if !anchored {
+                // Rows above the position went away (retention), or the hint was off:
+                // step back towards the top, where nothing can be missed.
+                self.offset =
+                    Some(offset.saturating_sub(u32::try_from(self.limit).unwrap_or(1).max(1)));
+                return Ok(None);
+            }
+        }
+        let full = self.full(rows.len());
+        let mut next = self.next.clone();
+        let keep: Vec<bool> = rows
+            .iter()
+            .map(|row| {
+                let fresh = next.is_after(row);
+                if fresh {
+                    next.advance(row);
+                }
+                fresh
+            })
+            .collect();
+        // The next page starts on the last row strictly newer than the new position.
+        let anchor = next
+            .at
+            .and_then(|at| rows.iter().rposition(|row| instant(&row.time) > at));
+        if full && anchor.is_none_or(|i| i == 0) {
+            self.widen()?;
+            return Ok(None);
+        }
+        let delivered: Vec<Row> = rows
+            .into_iter()
+            .zip(keep)
+            .filter_map(|(row, keep)| keep.then_some(row))
+            .collect();
+        self.next = next;
+        if full {
+            self.offset = Some(offset + u32::try_from(anchor.unwrap_or(0)).unwrap_or(0));
+            // A page of rows recorded since (all newer than the position) means Coder
+            // records faster than this page size skips them: read larger pages until the
+            // walk is past them, then return to the caller's size.
+            if delivered.is_empty() {
+                self.widen()?;
+            } else {
+                self.limit = self.page_size;
+            }
+        } else {
+            self.done = true;
+        }
+        Ok(Some(delivered).filter(|rows| !rows.is_empty()))
+    }
 }
 
-/// Rows newer than `from`, oldest first: a walk from the top that stops at `from`. Holds the
-/// whole backlog, so it refuses one larger than `max_rows`.
+fn split_from(plan: &Plan) -> Option<NaiveDate> {
+    match plan {
+        Plan::Windows(split) => split.from,
+        Plan::Offset => None,
+    }
+}
+
+/// The query for one window: its date terms in front of the caller's other terms, so an
+/// unbalanced quote in those cannot swallow them.
+fn windowed(split: &DateSplit, window: Window) -> String {
+    let mut q = String::new();
+    for (key, day) in [("date_from", window.from), ("date_to", window.to)] {
+        if let Some(day) = day {
+            q.push_str(key);
+            q.push(':');
+            q.push_str(&day.format("%Y-%m-%d").to_string());
+            q.push(' ');
+        }
+    }
+    q.push_str(&split.rest);
+    q.trim_end().to_owned()
+}
+
+/// Rows newer than `from`, oldest first: a walk from the top that stops at `from`, reading
+/// no further down than `from`'s day. Holds the whole backlog, so it refuses one larger than
+/// `max_rows`.
 pub(crate) async fn rows_since(
     source: &PageSource,
     call: &CallContext,
@@ -169,6 +589,9 @@ pub(crate) async fn rows_since(
     max_rows: usize,
 ) -> Result<Vec<Row>, Error> {
     let mut walker = Walker::new(source.clone(), q.to_owned(), DEFAULT_PAGE_SIZE, None);
+    if let Some(at) = from.at {
+        walker = walker.down_to(day_of(at));
+    }
     let mut newer = Vec::new();
     while let Some(rows) = walker.next_page(call).await? {
         let mut reached = false;
@@ -201,4 +624,62 @@ pub(crate) async fn top(
         .next_page(call)
         .await?
         .map_or_else(Position::default, |rows| Position::newest(&rows)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> Instant {
+        let t = DateTime::parse_from_rfc3339(text).expect("time");
+        (t.timestamp(), t.timestamp_subsec_nanos())
+    }
+
+    fn day(text: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(text, "%Y-%m-%d").expect("day")
+    }
+
+    #[test]
+    fn a_position_in_its_days_last_fractional_second_needs_the_next_day() {
+        assert_eq!(end_day(at("2026-04-01T23:59:59Z")), day("2026-04-01"));
+        assert_eq!(
+            end_day(at("2026-04-01T23:59:59.000001Z")),
+            day("2026-04-02")
+        );
+        assert_eq!(end_day(at("2026-04-01T23:59:59.7Z")), day("2026-04-02"));
+        assert_eq!(end_day(at("2026-04-02T00:00:00Z")), day("2026-04-02"));
+        assert_eq!(day_end(day("2026-04-01")), at("2026-04-01T23:59:59Z"));
+    }
+
+    #[test]
+    fn rows_above_count_only_inside_the_positions_window() {
+        let next = Position {
+            at: Some(at("2026-04-01T23:59:59.7Z")),
+            seen: HashSet::new(),
+        };
+        let times = [
+            at("2026-04-02T23:59:59.5Z"),
+            at("2026-04-02T10:00:00Z"),
+            at("2026-04-01T23:59:59.9Z"),
+            at("2026-04-01T23:59:59.7Z"),
+            at("2026-04-01T23:59:59.2Z"),
+        ];
+        assert_eq!(rows_above(&next, times), 2);
+    }
+
+    #[test]
+    fn windows_put_their_dates_in_front() {
+        let split = split_dates(r#"resource_target:"open action:login"#).expect("splits");
+        let q = windowed(
+            &split,
+            Window {
+                from: Some(day("2026-03-30")),
+                to: Some(day("2026-04-01")),
+            },
+        );
+        assert_eq!(
+            q,
+            r#"date_from:2026-03-30 date_to:2026-04-01 resource_target:"open action:login"#
+        );
+    }
 }

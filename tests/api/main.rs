@@ -25,3 +25,4 @@ mod otlp;
 mod plans;
 mod streams;
 mod surface;
+mod walks;

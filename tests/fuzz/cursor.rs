@@ -4,7 +4,8 @@
 
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use coder_audit_gateway::cursor::{
-    ExportCursor, Position, decode_export, decode_watch, encode_export, encode_watch,
+    ExportCursor, ExportCursorVersion, Position, decode_export, decode_watch, encode_export,
+    encode_watch,
 };
 use proptest::prelude::*;
 
@@ -65,14 +66,16 @@ fn same(a: &Position, b: &Position) -> bool {
 
 #[test]
 fn cursor_decoding() {
-    proptest!(config(), |(q in ".{0,20}", other in ".{0,20}", next in position(), start in position(), offset in any::<u32>(), damage in damage())| {
+    proptest!(config(), |(q in ".{0,20}", other in ".{0,20}", next in position(), start in position(), above in proptest::option::of(any::<u32>()), version in proptest::bool::ANY, damage in damage())| {
         INPUTS.tick();
         let watch = encode_watch(&q, &next);
         assert!(same(&decode_watch(&q, &watch).expect("issued"), &next));
-        let cursor = ExportCursor { next: next.clone(), offset, start: start.clone() };
-        let export = encode_export(&q, &cursor);
+        let cursor = ExportCursor { next: next.clone(), above, start: start.clone() };
+        let version = if version { ExportCursorVersion::V2 } else { ExportCursorVersion::V1 };
+        let export = encode_export(&q, &cursor, version);
         let decoded = decode_export(&q, &export).expect("issued");
-        assert!(same(&decoded.next, &next) && same(&decoded.start, &start) && decoded.offset == offset);
+        let hint = if version == ExportCursorVersion::V2 { above } else { None };
+        assert!(same(&decoded.next, &next) && same(&decoded.start, &start) && decoded.above == hint);
         if other != q {
             assert!(decode_watch(&other, &watch).is_err(), "a cursor of another q");
         }
