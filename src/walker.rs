@@ -214,11 +214,11 @@ impl Walker {
     }
 
     /// Whether a page of `rows` rows filled the call: a short page ends a window. A page
-    /// asked for more than 100 rows that holds 100 counts as full, so a Coder that caps
-    /// pages at 100 without saying so cannot end a walk early.
+    /// asked for more than 100 rows that holds exactly 100 counts as full, so a Coder that
+    /// caps pages at 100 without saying so cannot end a walk early.
     fn full(&self, rows: usize) -> bool {
         let limit = usize::try_from(self.limit).unwrap_or(usize::MAX);
-        rows >= limit || (self.limit > MAX_CALL && rows >= MAX_CALL as usize)
+        rows >= limit || (self.limit > MAX_CALL && rows == MAX_CALL as usize)
     }
 
     /// The next rows below the position, newest first; `None` at the end of the trail.
