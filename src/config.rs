@@ -231,7 +231,7 @@ pub struct ExportArgs {
     #[arg(long, requires = "output", env = "GATEWAY_EXPORT_RESUME")]
     pub resume: bool,
 
-    /// Rows per call to Coder.
+    /// Rows per call to Coder; calls ask for at most 100 rows, as Coder is about to require.
     #[arg(long, env = "GATEWAY_EXPORT_PAGE_SIZE", default_value_t = 100, value_parser = clap::value_parser!(i32).range(1..=10_000))]
     pub page_size: i32,
 

@@ -40,6 +40,10 @@ pub struct Limits {
     pub max_query_length: usize,
     /// The export cursor format written (`--export-cursor-version`).
     pub export_cursor_version: ExportCursorVersion,
+    /// Walk by offset from the top of the trail, not through date windows: the walk before
+    /// windows, which every walk falls back to for a Coder that ignores date filters; kept
+    /// selectable so benchmarks can compare the two in one run.
+    pub offset_walk: bool,
 }
 
 impl Default for Limits {
@@ -48,6 +52,7 @@ impl Default for Limits {
             max_limit: 1000,
             max_query_length: 4096,
             export_cursor_version: ExportCursorVersion::default(),
+            offset_walk: false,
         }
     }
 }

@@ -252,6 +252,7 @@ impl Application {
                 } else {
                     ExportCursorVersion::V2
                 },
+                offset_walk: false,
             },
             StreamOptions {
                 watch_interval: config.watch_interval,

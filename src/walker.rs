@@ -150,7 +150,10 @@ impl Walker {
         from: Option<(Position, Option<u32>)>,
     ) -> Self {
         let (next, above) = from.unwrap_or_default();
-        let plan = split_dates(&q).map_or(Plan::Offset, Plan::Windows);
+        let plan = match split_dates(&q) {
+            Some(split) if !source.limits().offset_walk => Plan::Windows(split),
+            _ => Plan::Offset,
+        };
         let offset = match plan {
             Plan::Windows(_) => above,
             // A resumed position without an offset from the top: start at the top and skip.

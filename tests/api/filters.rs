@@ -177,8 +177,15 @@ fn filters() -> impl Strategy<Value = AuditLogFilter> {
         )
 }
 
+/// A `YYYY-MM-DD` date: four, two and two ASCII digits (chrono alone also reads signed years
+/// such as `-00000-1-1`, which Coder's Go parser refuses).
 fn date(text: &str) -> Option<NaiveDate> {
-    (text.len() == 10)
+    let shaped = text.len() == 10
+        && text.bytes().enumerate().all(|(i, b)| match i {
+            4 | 7 => b == b'-',
+            _ => b.is_ascii_digit(),
+        });
+    shaped
         .then(|| NaiveDate::parse_from_str(text, "%Y-%m-%d").ok())
         .flatten()
 }
