@@ -86,16 +86,42 @@ struct RawRows<'a> {
     #[serde(borrow, deserialize_with = "null_as_default")]
     audit_logs: Vec<&'a RawValue>,
     // Required, so that a body that merely has an `audit_logs` key is not taken for a page.
-    #[allow(dead_code, reason = "checked for presence only")]
     count: i64,
+    #[serde(default)]
+    count_cap: Option<i64>,
+}
+
+/// A page's rows with Coder's `count` of the query's matching rows.
+#[derive(Debug)]
+pub struct CountedRows {
+    /// Newest first.
+    pub rows: Vec<Row>,
+    /// Capped at `count_cap + 1` by current servers.
+    pub count: i64,
+    /// `None` on older servers, which count exactly.
+    pub count_cap: Option<i64>,
+}
+
+impl CountedRows {
+    /// Whether `count` is exact: older servers count exactly, current ones up to the cap.
+    #[must_use]
+    pub fn exact_count(&self) -> bool {
+        self.count_cap.is_none_or(|cap| self.count <= cap)
+    }
 }
 
 impl Row {
     /// Parses a page's rows, each kept with its own JSON text; only `id` and `time` are
     /// read now.
     pub fn page_from_json(body: &[u8]) -> Result<Vec<Self>, PageError> {
+        Self::counted_page_from_json(body).map(|page| page.rows)
+    }
+
+    /// [`Row::page_from_json`], with the page's `count`.
+    pub fn counted_page_from_json(body: &[u8]) -> Result<CountedRows, PageError> {
         let Object(page): Object<RawRows<'_>> = serde_json::from_str(std::str::from_utf8(body)?)?;
-        page.audit_logs
+        let rows = page
+            .audit_logs
             .into_iter()
             .map(|raw| {
                 let Object(key): Object<RowKey> = serde_json::from_str(raw.get())
@@ -107,7 +133,12 @@ impl Row {
                     log: std::sync::OnceLock::new(),
                 })
             })
-            .collect()
+            .collect::<Result<_, PageError>>()?;
+        Ok(CountedRows {
+            rows,
+            count: page.count,
+            count_cap: page.count_cap,
+        })
     }
 
     /// The whole row, parsed on first use. An error names what Coder sent wrong.

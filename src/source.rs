@@ -19,7 +19,7 @@ use crate::{
     call::CallContext,
     cursor::ExportCursorVersion,
     error::{Error, Validation},
-    model::{PageView, Row},
+    model::{CountedRows, PageView, Row},
     query::{self, AuditLogFilter},
     upstream::{CoderClient, Fetched, PageRequest, body_error},
 };
@@ -219,9 +219,18 @@ impl PageSource {
         call: &CallContext,
         request: PageRequest<'_>,
     ) -> Result<Vec<Row>, Error> {
+        self.counted_rows(call, request).await.map(|page| page.rows)
+    }
+
+    /// [`PageSource::rows`], with Coder's `count` of the query's matching rows.
+    pub(crate) async fn counted_rows(
+        &self,
+        call: &CallContext,
+        request: PageRequest<'_>,
+    ) -> Result<CountedRows, Error> {
         let rows = async {
             let (body, _) = self.body(call, request).await?;
-            Row::page_from_json(&body).map_err(|e| body_error(call, &e))
+            Row::counted_page_from_json(&body).map_err(|e| body_error(call, &e))
         };
         tokio::select! {
             () = self.0.closing.cancelled() => Err(Error::ShuttingDown),

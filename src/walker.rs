@@ -137,6 +137,9 @@ pub(crate) struct Walker {
     /// Rows per day where the walk stands, for the next window's width; 0 before the first
     /// page.
     density: f64,
+    /// A time whose whole group of rows was read part by part ([`Walker::split_ties`]):
+    /// while the walk stands on it, the next page starts past the group.
+    whole_group: Option<Instant>,
     done: bool,
 }
 
@@ -170,6 +173,7 @@ impl Walker {
             known: BTreeMap::new(),
             cover: None,
             density: 0.0,
+            whole_group: None,
             done: false,
         }
     }
@@ -256,9 +260,12 @@ impl Walker {
             self.done = true;
             return Ok(None);
         };
+        // Past a group read whole, the page starts on its last row; else on the last row
+        // above the position, so that the group at the position is read from its start.
+        let whole = self.next.at.is_some() && self.whole_group == self.next.at;
         let above = match (self.offset.take(), window.to) {
             (Some(above), _) => above,
-            (None, Some(to)) => self.known_in(to, false),
+            (None, Some(to)) => self.known_in(to, whole),
             (None, None) => 0,
         };
         let q = windowed(split, window);
@@ -276,9 +283,12 @@ impl Walker {
             self.fall_back();
             return Ok(None);
         }
-        let anchored = rows
-            .first()
-            .is_some_and(|first| self.next.at.is_some_and(|at| instant(&first.time) > at));
+        let anchored = rows.first().is_some_and(|first| {
+            self.next.at.is_some_and(|at| {
+                let time = instant(&first.time);
+                time > at || (whole && time == at)
+            })
+        });
         if above > 0 && !anchored {
             // Rows above the position went away (retention, or a hint from a cursor that no
             // longer holds): count them again from the window's top.
@@ -288,6 +298,19 @@ impl Walker {
         }
         let full = self.full(rows.len());
         if full && !Self::anchors(&rows) {
+            let tie = rows.last().map(|row| instant(&row.time));
+            if self.limit < MAX_CALL {
+                self.widen()?;
+                return Ok(None);
+            }
+            let split = split.clone();
+            if let Some(tie) = tie
+                && let Some(group) = self.split_ties(&split, tie, call).await?
+            {
+                let (delivered, _) = self.take(group);
+                self.whole_group = Some(tie);
+                return Ok(Some(delivered).filter(|rows| !rows.is_empty()));
+            }
             self.widen()?;
             return Ok(None);
         }
@@ -373,7 +396,12 @@ impl Walker {
             reason = "clamped to 0..=MAX_SPAN_DAYS"
         )]
         let below = (below.ceil().max(0.0) as u64).min(MAX_SPAN_DAYS);
-        let mut from = to
+        // Counted from the cover, or from the position's own day (which a window ending the
+        // day after, for a position in its day's last second, must still hold).
+        let mut from = self
+            .cover
+            .unwrap_or_else(|| day_of(at))
+            .min(to)
             .checked_sub_days(Days::new(below))
             .unwrap_or(NaiveDate::MIN);
         if let Some(floor) = split.from {
@@ -426,27 +454,36 @@ impl Walker {
         };
         let q = windowed(split, probe);
         // Every row at or above the position in the probe's range is delivered: skip them.
-        let skip = self.known_in(from, true);
-        let request = PageRequest {
-            q: &q,
-            limit: 1,
-            offset: i32::try_from(skip).unwrap_or(i32::MAX),
-        };
-        let rows = self.source.rows(call, request).await?;
-        match rows.first() {
-            None => self.done = true,
-            Some(row) if !probe.holds(instant(&row.time)) || !self.next.is_after(row) => {
-                tracing::warn!(window = %q, "a probe below a date window did not land below it; walking this trail by offset");
+        // Should the probe still land on one (rows the walk did not count, after a resume),
+        // it reads on past them a page at a time.
+        let mut offset = self.known_in(from, true);
+        let mut limit = 1;
+        loop {
+            let request = PageRequest {
+                q: &q,
+                limit,
+                offset: i32::try_from(offset).unwrap_or(i32::MAX),
+            };
+            let rows = self.source.rows(call, request).await?;
+            if rows.iter().any(|row| !probe.holds(instant(&row.time))) {
+                tracing::warn!(window = %q, "Coder returned a row outside a date window; walking this trail by offset");
                 self.fall_back();
+                return Ok(());
             }
-            Some(row) => {
-                // Nothing lies between that row and the position: the next window ends on the
-                // day after the row's (its last second included) and goes a page below.
+            if let Some(row) = rows.iter().find(|row| self.next.is_after(row)) {
+                // Nothing lies between that row and the position: the next window ends on
+                // the day after the row's (its last second included) and goes a page below.
                 let day = day_of(instant(&row.time));
                 self.cover = Some(day.succ_opt().unwrap_or(day).min(from));
+                return Ok(());
             }
+            if rows.len() < usize::try_from(limit).unwrap_or(usize::MAX) {
+                self.done = true;
+                return Ok(());
+            }
+            offset = offset.saturating_add(u32::try_from(rows.len()).unwrap_or(u32::MAX));
+            limit = MAX_CALL;
         }
-        Ok(())
     }
 
     /// Leaves windows for the offset walk, from the top (skipping what was delivered).
@@ -484,12 +521,108 @@ impl Walker {
                 limit: MAX_TIE_PAGE,
             });
         }
+        if self.limit < MAX_CALL {
+            self.limit = MAX_CALL;
+            return Ok(());
+        }
         self.limit = self.limit.saturating_mul(2).min(MAX_TIE_PAGE);
-        tracing::info!(
+        tracing::warn!(
             limit = self.limit,
-            "a group of rows with one time fills a page; reading it with a larger page"
+            "a group of rows with one time fills a page of 100 and no filter splits it; reading it with a larger page"
         );
         Ok(())
+    }
+
+    /// Reads the whole group of rows at `tie` (delivered ones included, so the walk knows
+    /// its size) that fills a page of 100 part by part: in the
+    /// window of the group's day, one `action:` per action Coder records, each part read up
+    /// to the first row below the group. The parts' counts must add up to the window's
+    /// (one more call), which proves no row has another action. `None` when that cannot be
+    /// shown (the caller's query names an action, a count is capped, a part is itself wider
+    /// than a page).
+    async fn split_ties(
+        &self,
+        split: &DateSplit,
+        tie: Instant,
+        call: &CallContext,
+    ) -> Result<Option<Vec<Row>>, Error> {
+        if has_key(&split.rest, "action") {
+            return Ok(None);
+        }
+        let clamp = |day: NaiveDate| {
+            let day = split.from.map_or(day, |from| day.max(from));
+            split.to.map_or(day, |to| day.min(to))
+        };
+        let window = Window {
+            from: Some(clamp(day_of(tie))),
+            to: Some(clamp(end_day(tie))),
+        };
+        let whole = self
+            .source
+            .counted_rows(
+                call,
+                PageRequest {
+                    q: &windowed(split, window),
+                    limit: 1,
+                    offset: 0,
+                },
+            )
+            .await?;
+        if !whole.exact_count() {
+            return Ok(None);
+        }
+        let count = whole.count;
+        let mut group = Vec::new();
+        let mut ids = HashSet::new();
+        let mut counted = 0;
+        for action in crate::model::known::ACTIONS {
+            let part = DateSplit {
+                rest: format!("action:{} {}", action.value, split.rest),
+                ..split.clone()
+            };
+            let q = windowed(&part, window);
+            let mut offset = 0_i32;
+            loop {
+                let request = PageRequest {
+                    q: &q,
+                    limit: MAX_CALL,
+                    offset,
+                };
+                let page = self.source.counted_rows(call, request).await?;
+                if offset == 0 {
+                    if !page.exact_count() {
+                        return Ok(None);
+                    }
+                    counted += page.count;
+                }
+                let full = page.rows.len() >= MAX_CALL as usize;
+                let next = page.rows.iter().rposition(|row| instant(&row.time) > tie);
+                let below = page.rows.iter().any(|row| instant(&row.time) < tie);
+                for row in page.rows {
+                    if instant(&row.time) == tie && ids.insert(fnv64(row.id.as_bytes())) {
+                        group.push(row);
+                    }
+                }
+                if below || !full {
+                    break;
+                }
+                // Still above or inside the group: go on from the last row above it, or give
+                // up when this part's share of the group alone fills a page.
+                match next {
+                    Some(i) if i > 0 => offset += i32::try_from(i).unwrap_or(i32::MAX),
+                    _ => return Ok(None),
+                }
+            }
+        }
+        if counted != count {
+            tracing::warn!(
+                counted,
+                count,
+                "the actions' counts do not add up to the window's: some rows have an action this gateway does not know"
+            );
+            return Ok(None);
+        }
+        Ok(Some(group))
     }
 
     /// One call of an offset walk over the whole trail: delivered rows, or `None` to call
@@ -563,6 +696,15 @@ fn split_from(plan: &Plan) -> Option<NaiveDate> {
         Plan::Windows(split) => split.from,
         Plan::Offset => None,
     }
+}
+
+/// Whether `q` (Coder's language) has a term with `key`.
+fn has_key(q: &str, key: &str) -> bool {
+    q.split(' ').any(|element| {
+        element
+            .split_once(':')
+            .is_some_and(|(k, _)| k.trim_matches('"').eq_ignore_ascii_case(key))
+    })
 }
 
 /// The query for one window: its date terms in front of the caller's other terms, so an

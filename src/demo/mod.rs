@@ -164,6 +164,8 @@ struct Demo {
     calls: AtomicU64,
     page_rows_walked: AtomicU64,
     count_rows_walked: AtomicU64,
+    /// The largest `limit` asked for (0 counts as Coder's 100).
+    largest_limit: AtomicU64,
     /// A status every audit request answers with while set, for outage tests.
     failure: Mutex<Option<(StatusCode, Option<u64>)>>,
     /// Rows recorded before answering each audit request, for tests of paging under churn.
@@ -213,6 +215,13 @@ impl DemoHandle {
             page_rows_walked: self.0.page_rows_walked.load(Ordering::SeqCst),
             count_rows_walked: self.0.count_rows_walked.load(Ordering::SeqCst),
         }
+    }
+
+    /// The largest `limit` any audit call has asked for: Coder is about to refuse more than
+    /// 100.
+    #[must_use]
+    pub fn largest_limit(&self) -> u64 {
+        self.0.largest_limit.load(Ordering::SeqCst)
     }
 
     /// Rows in the trail now.
@@ -387,6 +396,7 @@ pub fn router_with_handle(config: DemoConfig) -> io::Result<(Router, DemoHandle)
         calls: AtomicU64::new(0),
         page_rows_walked: AtomicU64::new(0),
         count_rows_walked: AtomicU64::new(0),
+        largest_limit: AtomicU64::new(0),
         failure: Mutex::new(None),
         churn: AtomicU64::new(0),
     });
@@ -758,6 +768,8 @@ impl Demo {
             count_cap: self.config.count_cap,
             shuffle_ties: self.config.shuffle_ties,
         };
+        self.largest_limit
+            .fetch_max(query.limit as u64, Ordering::SeqCst);
         let trail = self.read();
         let answer = trail.answer(&query);
         self.page_rows_walked
