@@ -32,7 +32,8 @@ async fn churning_demo(rows: usize) -> (String, DemoHandle) {
     (format!("http://{addr}"), handle)
 }
 
-fn core(upstream: &str, interval: Duration) -> AuditLogs {
+/// The gateway's core over `upstream`, watches polling every `interval`.
+pub(crate) fn core(upstream: &str, interval: Duration) -> AuditLogs {
     let client = CoderClient::new(
         &upstream.parse().expect("url"),
         ClientConfig {
@@ -53,7 +54,8 @@ fn core(upstream: &str, interval: Duration) -> AuditLogs {
     )
 }
 
-fn call(token: &str) -> CallContext {
+/// A gRPC call with `token`.
+pub(crate) fn call(token: &str) -> CallContext {
     CallContext {
         token: SessionToken::from_credentials(Some(token.as_bytes()), None).expect("token"),
         protocol: Protocol::Grpc,
