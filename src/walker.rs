@@ -12,20 +12,23 @@
 //!
 //! Coder pages with `OFFSET`, which its database walks row by row, and counts matching rows
 //! (up to 2,001) with every page: paging down a whole trail by offset costs it O(N²). So the
-//! walker reads the trail through *windows*, `date_from:A date_to:B` in front of the caller's
-//! own query, a few days wide, that step down the trail and hold about a page each. Coder's
-//! `date_to:B` ends at B 23:59:59.000000, so each window ends on the day the one above began
-//! (or the day after the position, when the position lies in its day's last fractional
-//! second): no row falls between two windows. The offset inside a window is the number of
-//! rows already read between its top and the position, which the walker keeps for the day or
-//! two above the position. An empty window is followed by one `limit=1` probe below it, so a
-//! long empty stretch costs one call, and the end of the trail is where the probe finds
-//! nothing. Where windows cannot be used (a `q` with a date key twice or a bad date, which
-//! Coder refuses anyway) or do not take effect (a server that ignores dates), the walk pages
+//! walker reads the trail through *windows*, `date_from:A date_to:E` in front of the caller's
+//! own query, that slide down the trail with the position and hold about a page below it.
+//! Coder's `date_to:E` ends at E 23:59:59.000000, so a window ends on the position's day, or on
+//! the day after when the position lies in its day's last fractional second: no row between
+//! the position and the window's first day is left out. The offset inside a window is the
+//! number of rows already read between its top and the position, which the walker keeps for
+//! the day or two above the position. An empty window is followed by one `limit=1` probe
+//! below it, so a long empty stretch costs one call (more only when the probe lands on rows
+//! already delivered), and the end of the trail is where the probe finds nothing. Where
+//! windows cannot be used (a `q` with a date key twice or a bad date, which Coder refuses
+//! anyway) or do not take effect (a server that ignores dates), the walk pages
 //! the whole trail by offset instead, as before.
 //!
-//! A group of ties wider than a page cannot be got past with any anchor; it is read again
-//! with a page large enough to hold it (logged).
+//! A group of ties wider than a page cannot be got past with any anchor. It is read in
+//! parts, one `action:` each, whose counts must add up to its window's; where that cannot be
+//! shown, with one page large enough to hold it (logged). No other call asks for more than
+//! 100 rows.
 
 use std::collections::{BTreeMap, HashSet};
 

@@ -10,6 +10,7 @@ use coder_audit_gateway::{
     cursor::{ExportCursorVersion, Position, decode_export, encode_export, encode_watch, fnv64},
     demo::{self, Cost, DEMO_TOKEN, DemoConfig, DemoHandle},
     export::ExportRequest,
+    model::Row,
     watch::WatchRequest,
 };
 use proptest::{prelude::*, test_runner::TestCaseError};
@@ -35,18 +36,46 @@ async fn export_all(audit: &AuditLogs, request: ExportRequest) -> Vec<(String, S
         let mut export = audit.export(owner(), request).await.expect("export starts");
         let mut rows = Vec::new();
         while let Some(batch) = export.next().await.expect("batch") {
-            rows.extend(
-                batch
-                    .rows
-                    .iter()
-                    .map(|r| (r.id.clone(), r.time.to_string())),
-            );
+            rows.extend(keys(&batch.rows));
         }
         rows
     };
     tokio::time::timeout(Duration::from_secs(120), run)
         .await
         .expect("the export ends")
+}
+
+/// A batch's rows (an export's, or a watch's shared ones) as (id, time).
+fn keys<R: std::borrow::Borrow<Row>>(rows: &[R]) -> impl Iterator<Item = (String, String)> + '_ {
+    rows.iter().map(|r| {
+        let row = r.borrow();
+        (row.id.clone(), row.time.to_string())
+    })
+}
+
+/// `before` (what an export delivered up to a batch), then every row an export resumed from
+/// that batch's `cursor` delivers.
+async fn resumed(
+    audit: &AuditLogs,
+    request: ExportRequest,
+    cursor: String,
+    before: &[(String, String)],
+) -> Vec<(String, String)> {
+    let mut export = audit
+        .export(
+            owner(),
+            ExportRequest {
+                after: Some(cursor),
+                ..request
+            },
+        )
+        .await
+        .expect("resume starts");
+    let mut rows = before.to_vec();
+    while let Some(batch) = export.next().await.expect("resumed batch") {
+        rows.extend(keys(&batch.rows));
+    }
+    rows
 }
 
 /// Exports a demo trail made with `config` from the top with `page_size`: the rows
@@ -243,7 +272,7 @@ proptest! {
             let mut resume = None;
             let mut batches = 0;
             while let Some(batch) = export.next().await.expect("batch") {
-                delivered.extend(batch.rows.iter().map(|r| (r.id.clone(), r.time.to_string())));
+                delivered.extend(keys(&batch.rows));
                 batches += 1;
                 if batches == resume_after + 1 {
                     resume = Some((batch.cursor.clone(), delivered.len()));
@@ -257,14 +286,7 @@ proptest! {
             handle.set_churn(0);
             check(&delivered, &want, &removed)?;
             if let Some((cursor, before)) = resume {
-                let mut resumed = audit
-                    .export(owner(), ExportRequest { after: Some(cursor), ..request })
-                    .await
-                    .expect("resume starts");
-                let mut rest = delivered[..before].to_vec();
-                while let Some(batch) = resumed.next().await.expect("resumed batch") {
-                    rest.extend(batch.rows.iter().map(|r| (r.id.clone(), r.time.to_string())));
-                }
+                let rest = resumed(&audit, request, cursor, &delivered[..before]).await;
                 check(&rest, &want, &removed)?;
             }
             Ok(())
@@ -325,35 +347,12 @@ async fn export_and_resume_everywhere(trail: &Trail, page_size: i32) -> DemoHand
     let mut delivered = Vec::new();
     let mut cursors = Vec::new();
     while let Some(batch) = export.next().await.expect("batch") {
-        delivered.extend(
-            batch
-                .rows
-                .iter()
-                .map(|r| (r.id.clone(), r.time.to_string())),
-        );
+        delivered.extend(keys(&batch.rows));
         cursors.push((batch.cursor.clone(), delivered.len()));
     }
     check(&delivered, &want, &HashSet::new()).expect("exact");
     for (cursor, before) in cursors {
-        let mut resumed = audit
-            .export(
-                owner(),
-                ExportRequest {
-                    after: Some(cursor),
-                    ..request.clone()
-                },
-            )
-            .await
-            .expect("resume starts");
-        let mut rest = delivered[..before].to_vec();
-        while let Some(batch) = resumed.next().await.expect("resumed batch") {
-            rest.extend(
-                batch
-                    .rows
-                    .iter()
-                    .map(|r| (r.id.clone(), r.time.to_string())),
-            );
-        }
+        let rest = resumed(&audit, request.clone(), cursor, &delivered[..before]).await;
         check(&rest, &want, &HashSet::new()).expect("exact after a resume");
     }
     handle
@@ -456,36 +455,13 @@ async fn a_version_1_cursor_resumes_exactly() {
     let mut last_cursor = String::new();
     for _ in 0..3 {
         let batch = export.next().await.expect("batch").expect("rows");
-        delivered.extend(
-            batch
-                .rows
-                .iter()
-                .map(|r| (r.id.clone(), r.time.to_string())),
-        );
+        delivered.extend(keys(&batch.rows));
         last_cursor = batch.cursor.clone();
     }
     // What an earlier gateway wrote at this point: version 1, whose offset this one drops.
     let cursor = decode_export("", &last_cursor).expect("this gateway's cursor");
     let v1 = encode_export("", &cursor, ExportCursorVersion::V1);
-    let mut resumed = audit
-        .export(
-            owner(),
-            ExportRequest {
-                after: Some(v1),
-                ..request
-            },
-        )
-        .await
-        .expect("a version-1 cursor is accepted");
-    let mut rest = delivered;
-    while let Some(batch) = resumed.next().await.expect("resumed batch") {
-        rest.extend(
-            batch
-                .rows
-                .iter()
-                .map(|r| (r.id.clone(), r.time.to_string())),
-        );
-    }
+    let rest = resumed(&audit, request, v1, &delivered).await;
     check(&rest, &want, &HashSet::new()).expect("exact");
 }
 
@@ -529,12 +505,7 @@ async fn a_watch_from_far_back_catches_up_through_windows() {
             .await
             .expect("rows in time")
             .expect("batch");
-        watched.extend(
-            batch
-                .rows
-                .iter()
-                .map(|r| (r.id.clone(), r.time.to_string())),
-        );
+        watched.extend(keys(&batch.rows));
     }
     watched.reverse();
     check(&watched, &newer, &HashSet::new()).expect("exactly the newer rows, oldest first");
