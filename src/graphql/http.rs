@@ -317,6 +317,22 @@ fn ok(media: MediaType, body: Vec<u8>) -> Response {
     http
 }
 
+/// GraphQL's null propagation at the root: a non-null root field that failed nulls `data`
+/// whole. async-graphql leaves such a field out and serves the others; a nullable root field
+/// that failed is still there, as `null`, so a missing key is a failed non-null one.
+pub(in crate::graphql) fn null_failed_root(response: &mut async_graphql::Response) {
+    let async_graphql::Value::Object(data) = &response.data else {
+        return;
+    };
+    let failed = response.errors.iter().any(|error| {
+        matches!(error.path.first(), Some(async_graphql::PathSegment::Field(key))
+            if !data.contains_key(key.as_str()))
+    });
+    if failed {
+        response.data = async_graphql::Value::Null;
+    }
+}
+
 /// Runs `request` through async-graphql; the flag says whether it executed (no request
 /// error), so that its document may be compiled.
 async fn reference(
@@ -336,6 +352,7 @@ async fn reference(
         .map(|document| plan::root_order(document, operation_name.as_deref(), &variables));
     let parsed = root_order.is_some();
     let mut response = schema.execute(request.data(caller)).await;
+    null_failed_root(&mut response);
     if let (Some(Some(order)), async_graphql::Value::Object(data)) =
         (root_order, &mut response.data)
     {

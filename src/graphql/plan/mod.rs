@@ -305,42 +305,49 @@ async fn page(
     Ok(fetched.page.map(|page| (page, fetched.coder_request_id)))
 }
 
-/// The response body: `data` in selection order (a root field that failed is left out, and
-/// with none left `data` is `null`, as async-graphql answers), the id of the last page's
-/// Coder request, and the errors.
+/// The response body: `data` in selection order, the id of the last page's Coder request,
+/// and the errors. Every root field the plans serve is non-null, so a failed one nulls
+/// `data` whole (GraphQL's null propagation), as the reference path does (see
+/// `http::reference`).
 fn response(selection: &Selection, pages: Vec<Option<Result<Encoded, ServerError>>>) -> Vec<u8> {
     let mut errors = Vec::new();
     let mut coder_request_id = None;
-    let mut out = None;
-    let mut written = false;
-    for (i, (field, page)) in selection.iter().zip(pages).enumerate() {
-        let body = match page {
-            None => None,
+    let mut bodies = Vec::with_capacity(pages.len());
+    for page in pages {
+        match page {
+            None => bodies.push(None),
             Some(Ok((body, id))) => {
                 coder_request_id = id;
-                Some(body)
+                bodies.push(Some(body));
             }
-            Some(Err(error)) => {
-                errors.push(error);
+            Some(Err(error)) => errors.push(error),
+        }
+    }
+    // With every root field skipped, `data` is `null`, as async-graphql answers.
+    let mut out = if errors.is_empty() && !selection.is_empty() {
+        let mut out = None;
+        for (i, (field, body)) in selection.iter().zip(bodies).enumerate() {
+            if i == 0 && body.is_some() {
+                // The lead page already holds `{"data":{"key":value`.
+                out = body;
                 continue;
             }
-        };
-        if i == 0 && body.is_some() {
-            // The lead page already holds `{"data":{"key":value`.
-            out = body;
-        } else {
             let out = out.get_or_insert_with(|| DATA.to_vec());
-            out.push(if written { b',' } else { b'{' });
+            out.push(if i == 0 { b'{' } else { b',' });
             out.extend_from_slice(&field.prefix);
             match body {
                 Some(body) => out.extend_from_slice(&body),
                 None => encode::string(out, field.parent.type_name()),
             }
         }
-        written = true;
-    }
-    let mut out = out.unwrap_or_else(|| DATA.to_vec());
-    out.extend_from_slice(if written { b"}" } else { b"null" });
+        let mut out = out.unwrap_or_else(|| DATA.to_vec());
+        out.push(b'}');
+        out
+    } else {
+        let mut out = DATA.to_vec();
+        out.extend_from_slice(b"null");
+        out
+    };
     if let Some(id) = coder_request_id {
         out.extend_from_slice(b",\"extensions\":{\"coderRequestId\":");
         encode::string(&mut out, &id);
