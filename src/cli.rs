@@ -25,6 +25,7 @@ use crate::{
     error::Error,
     export::ExportRequest,
     model::Timestamp,
+    ndjson,
     query::AuditLogFilter,
     upstream::{ClientConfig, CoderClient},
     walker::{self, MAX_TIE_PAGE},
@@ -51,6 +52,11 @@ pub enum CliError {
     },
     #[error("{0}")]
     Export(#[from] Error),
+    /// A row whose `id` or `time` is unreadable: the output ends with its error line.
+    #[error(
+        "{0}; the output ends with this error and the cursor past the row, which --resume continues from"
+    )]
+    Unplaced(Error),
 }
 
 /// What an export did, for its last line on stderr.
@@ -109,8 +115,12 @@ pub async fn export(args: &ExportArgs) -> Result<Summary, CliError> {
     let (mut out, after): (Box<dyn Write>, Option<String>) = match &args.output {
         Some(path) if args.resume && path.exists() => {
             let (file, resume) = reopen(path)?;
-            let after = resume
-                .map(|cursor| cursor::encode_export(&q, &cursor, ExportCursorVersion::default()));
+            let after = resume.map(|resume| match resume {
+                Resume::At(cursor) => {
+                    cursor::encode_export(&q, &cursor, ExportCursorVersion::default())
+                }
+                Resume::Past(cursor) => cursor,
+            });
             (Box::new(io::BufWriter::new(file)), after)
         }
         Some(path) => {
@@ -141,13 +151,14 @@ pub async fn export(args: &ExportArgs) -> Result<Summary, CliError> {
     };
     while let Some(batch) = export.next().await? {
         line.clear();
-        for row in &batch.rows {
-            row.write_ndjson(&mut line);
-        }
+        let unplaced = ndjson::write_batch(&batch, &mut line);
         // Whole batches, flushed: an interruption leaves at most one cut line.
         out.write_all(&line).map_err(write_error)?;
         out.flush().map_err(write_error)?;
-        rows += batch.rows.len() as u64;
+        rows += unplaced.as_ref().map_or(batch.rows.len(), |u| u.index) as u64;
+        if let Some(unplaced) = unplaced {
+            return Err(CliError::Unplaced(unplaced.error));
+        }
         if progress {
             eprint!("\r{}", status(rows, started.elapsed()));
         }
@@ -180,9 +191,29 @@ fn file_error(path: &Path, source: io::Error) -> CliError {
     }
 }
 
-/// Opens an interrupted export for appending, cut back to its last complete row, and the
-/// position to continue from (`None` when it holds no row yet).
-fn reopen(path: &Path) -> Result<(File, Option<ExportCursor>), CliError> {
+/// Where an interrupted export continues.
+enum Resume {
+    /// Right after the file's last row.
+    At(ExportCursor),
+    /// Past a row the file's error line names: the cursor it carries.
+    Past(String),
+}
+
+/// The error line an export ended with, as far as resuming reads it.
+#[derive(Deserialize)]
+struct ErrorLine {
+    error: ErrorLineBody,
+}
+
+#[derive(Deserialize)]
+struct ErrorLineBody {
+    #[serde(default)]
+    cursor: Option<String>,
+}
+
+/// Opens an interrupted export for appending, cut back to its last complete row, and where
+/// to continue (`None` when it holds no row yet).
+fn reopen(path: &Path) -> Result<(File, Option<Resume>), CliError> {
     let fail = |source| file_error(path, source);
     let mut file = OpenOptions::new()
         .read(true)
@@ -194,6 +225,7 @@ fn reopen(path: &Path) -> Result<(File, Option<ExportCursor>), CliError> {
     let mut reader = BufReader::new(&mut file);
     let mut text = String::new();
     let mut number = 0;
+    let mut past = None;
     loop {
         text.clear();
         let read = reader.read_line(&mut text).map_err(fail)?;
@@ -206,8 +238,14 @@ fn reopen(path: &Path) -> Result<(File, Option<ExportCursor>), CliError> {
                 keys.push(key);
                 keep += read as u64;
             }
-            // A download that failed midway ends with one error line.
-            Err(_) if text.starts_with("{\"error\":") => break,
+            // A download that failed midway ends with one error line; one that met a row
+            // it could not place carries the cursor past that row.
+            Err(_) if text.starts_with("{\"error\":") => {
+                past = serde_json::from_str::<ErrorLine>(&text)
+                    .ok()
+                    .and_then(|line| line.error.cursor);
+                break;
+            }
             Err(error) => {
                 return Err(CliError::NotAnExport {
                     path: path.display().to_string(),
@@ -220,6 +258,9 @@ fn reopen(path: &Path) -> Result<(File, Option<ExportCursor>), CliError> {
     drop(reader);
     file.set_len(keep).map_err(fail)?;
     file.seek(SeekFrom::End(0)).map_err(fail)?;
+    if let Some(cursor) = past {
+        return Ok((file, Some(Resume::Past(cursor))));
+    }
     let (Some(first), Some(last)) = (keys.first(), keys.last()) else {
         return Ok((file, None));
     };
@@ -238,10 +279,10 @@ fn reopen(path: &Path) -> Result<(File, Option<ExportCursor>), CliError> {
     let above = walker::rows_above(&next, keys.iter().map(|k| instant(&k.time)));
     Ok((
         file,
-        Some(ExportCursor {
+        Some(Resume::At(ExportCursor {
             next,
             above: Some(above),
             start,
-        }),
+        })),
     ))
 }

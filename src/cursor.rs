@@ -15,6 +15,7 @@ use std::collections::HashSet;
 
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 
+pub use crate::model::fnv64;
 use crate::model::{Row, Timestamp};
 
 /// Watch cursors, and export cursors whose hint is an offset from the top of the trail.
@@ -39,24 +40,28 @@ pub fn instant(time: &Timestamp) -> Instant {
     (time.seconds(), time.nanos())
 }
 
-/// A stable 64-bit FNV-1a hash: cursors must decode to the same meaning in every process
-/// and every version, which `std`'s randomly keyed hasher does not promise.
-#[must_use]
-pub fn fnv64(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
-        (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
-
 /// A point in the trail: the rows at `at` whose ids hash into `seen` are on the near side;
 /// `at: None` is before the oldest row (an empty trail had nothing to see).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Position {
     pub at: Option<Instant>,
     pub seen: HashSet<u64>,
+    /// Rows at `at` whose own time Coder sent unreadable (see [`Row::place`]): their true
+    /// time may equal the next time the position moves to, so they are seen there too.
+    unplaced: Vec<u64>,
 }
 
 impl Position {
+    /// The point at `at` past the rows whose id hashes are `seen`.
+    #[must_use]
+    pub fn new(at: Option<Instant>, seen: HashSet<u64>) -> Self {
+        Self {
+            at,
+            seen,
+            unplaced: Vec::new(),
+        }
+    }
+
     /// Whether `row` is newer than this position: what a watch still has to deliver.
     #[must_use]
     pub fn is_before(&self, row: &Row) -> bool {
@@ -105,8 +110,13 @@ impl Position {
         if self.at != Some(time) {
             self.at = Some(time);
             self.seen.clear();
+            self.seen.extend(self.unplaced.drain(..));
         }
-        self.seen.insert(fnv64(row.id.as_bytes()));
+        let id = fnv64(row.id.as_bytes());
+        self.seen.insert(id);
+        if row.unplaced.is_some() {
+            self.unplaced.push(id);
+        }
     }
 
     fn write(&self, out: &mut Vec<u8>) {
@@ -143,10 +153,7 @@ impl Position {
                 for _ in 0..count {
                     seen.insert(u64::from_be_bytes(input.array()?));
                 }
-                Some(Self {
-                    at: Some((seconds, nanos)),
-                    seen,
-                })
+                Some(Self::new(Some((seconds, nanos)), seen))
             }
             _ => None,
         }
@@ -346,10 +353,7 @@ mod tests {
     use super::*;
 
     fn position(at: Option<Instant>, ids: &[&str]) -> Position {
-        Position {
-            at,
-            seen: ids.iter().map(|id| fnv64(id.as_bytes())).collect(),
-        }
+        Position::new(at, ids.iter().map(|id| fnv64(id.as_bytes())).collect())
     }
 
     #[test]

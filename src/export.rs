@@ -52,6 +52,32 @@ impl ExportBatch {
     }
 }
 
+/// A row an export cannot place in Coder's order (its `id` or `time` unreadable), which
+/// the surfaces that pass Coder's bytes (NDJSON, `export`) report in place of the row.
+#[derive(Debug)]
+pub struct Unplaced {
+    /// The row's place in its batch: the rows before it are delivered.
+    pub index: usize,
+    /// `UPSTREAM_DATA_LOSS`, naming the row and the field.
+    pub error: Error,
+    /// Resumes the export right after the row.
+    pub cursor: String,
+}
+
+impl ExportBatch {
+    /// The batch's first row whose `id` or `time` Coder sent unreadable.
+    #[must_use]
+    pub fn unplaced(&self) -> Option<Unplaced> {
+        let (index, invalid) =
+            (self.rows.iter().enumerate()).find_map(|(i, row)| Some((i, row.unplaced.clone()?)))?;
+        Some(Unplaced {
+            index,
+            error: Error::bad_value(invalid),
+            cursor: self.cursor_after(index),
+        })
+    }
+}
+
 /// A running export; see the module documentation.
 #[derive(Debug)]
 pub struct Export {

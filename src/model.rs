@@ -48,9 +48,6 @@ pub enum PageError {
     Utf8(#[from] std::str::Utf8Error),
     #[error(transparent)]
     Json(#[from] serde_json::Error),
-    /// A row whose `id` or `time`, which place it in Coder's order, cannot be read.
-    #[error("row {}: {}: {}", .0.row, .0.field, .0.reason)]
-    Unplaceable(Invalid),
 }
 
 impl AuditPage {
@@ -70,7 +67,32 @@ pub struct Row {
     pub raw: Box<RawValue>,
     pub id: String,
     pub time: Timestamp,
+    /// What Coder sent unreadable in the row's `id` or `time`, naming both: such a row is
+    /// still a row in Coder's order, which a stream reports and then steps past. Its `id`
+    /// is then a hash of its text (when the id is what is unreadable) and its `time` a
+    /// neighbour's (see [`Row::place`]).
+    pub unplaced: Option<Invalid>,
+    /// Whether `time` is a neighbour's rather than the row's own.
+    borrowed_time: bool,
     log: std::sync::OnceLock<Result<AuditLog, String>>,
+}
+
+/// Which way a walk reads Coder's order, for [`Row::place`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Toward {
+    /// From the newest row down: exports and their pages.
+    Older,
+    /// From a position up to the newest row: watches.
+    Newer,
+}
+
+/// A stable 64-bit FNV-1a hash: cursors must decode to the same meaning in every process
+/// and every version, which `std`'s randomly keyed hasher does not promise.
+#[must_use]
+pub fn fnv64(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
+        (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// The keys of a row that place it in Coder's order.
@@ -124,12 +146,24 @@ impl Row {
             .audit_logs
             .into_iter()
             .map(|raw| {
-                let Object(key): Object<RowKey> = serde_json::from_str(raw.get())
-                    .map_err(|strict| unplaceable(raw.get()).unwrap_or(PageError::Json(strict)))?;
+                let (id, time, unplaced) = match serde_json::from_str(raw.get()) {
+                    Ok(Object(RowKey { id, time })) => (id, Some(time), None),
+                    Err(strict) => {
+                        let (invalid, time) = unplaceable(raw.get()).ok_or(strict)?;
+                        let id = if invalid.field == "id" {
+                            format!("unreadable-{:016x}", fnv64(raw.get().as_bytes()))
+                        } else {
+                            invalid.row.clone()
+                        };
+                        (id, time, Some(invalid))
+                    }
+                };
                 Ok(Self {
                     raw: raw.to_owned(),
-                    id: key.id,
-                    time: key.time,
+                    id,
+                    borrowed_time: time.is_none(),
+                    time: time.unwrap_or(Timestamp::UNIX_EPOCH),
+                    unplaced,
                     log: std::sync::OnceLock::new(),
                 })
             })
@@ -139,6 +173,38 @@ impl Row {
             count: page.count,
             count_cap: page.count_cap,
         })
+    }
+
+    /// Gives each row of a page (newest first) whose `time` Coder sent unreadable the time
+    /// of the nearest readable row on the side the walk comes from, so that the walk's
+    /// position steps past it as past any row and a resumed walk, which meets it at the
+    /// same place, does not deliver it again: the row above it for a walk towards older
+    /// rows, the row below for one towards newer rows. Without one on that side, `bound`
+    /// (the walk's position) stands in, then the nearest row on the other side, then now.
+    pub fn place(rows: &mut [Self], toward: Toward, bound: Option<Timestamp>) {
+        if !rows.iter().any(|row| row.borrowed_time) {
+            return;
+        }
+        let readable = |row: &&Self| !row.borrowed_time;
+        let other_side = match toward {
+            Toward::Older => rows.iter().find(readable),
+            Toward::Newer => rows.iter().rev().find(readable),
+        };
+        let fallback = bound
+            .or_else(|| other_side.map(|row| row.time))
+            .unwrap_or_else(Timestamp::now);
+        let mut last = fallback;
+        let mut place = |row: &mut Self| {
+            if row.borrowed_time {
+                row.time = last;
+            } else {
+                last = row.time;
+            }
+        };
+        match toward {
+            Toward::Older => rows.iter_mut().for_each(&mut place),
+            Toward::Newer => rows.iter_mut().rev().for_each(&mut place),
+        }
     }
 
     /// The whole row, parsed on first use. An error names what Coder sent wrong.
@@ -182,15 +248,17 @@ pub type User = UserView<'static>;
 /// A role of a [`User`], owned.
 pub type SlimRole = RoleView<'static>;
 
-/// Why a row cannot be placed in Coder's order, naming it and the field, when its `id` or
-/// `time` is there but unreadable.
-fn unplaceable(text: &str) -> Option<PageError> {
+/// What makes a row unplaceable in Coder's order, naming it and the field, when its `id` or
+/// `time` is there but unreadable; with its time when that one is readable.
+fn unplaceable(text: &str) -> Option<(Invalid, Option<Timestamp>)> {
     let row = AuditLogView::lenient(text)?;
+    let time_read = !row.invalid.iter().any(|i| i.field == "time");
+    let time = time_read.then_some(row.time);
     let invalid = row
         .invalid
         .into_iter()
         .find(|i| i.field == "id" || i.field == "time")?;
-    Some(PageError::Unplaceable(invalid))
+    Some((invalid, time))
 }
 
 /// A row on its own, as the streaming surfaces keep it.

@@ -21,7 +21,7 @@ use crate::{
     auth::SessionToken,
     call::{CallContext, Protocol, RequestInfo},
     error::{Error, Validation},
-    export::ExportRequest,
+    export::{ExportBatch, ExportRequest, Unplaced},
 };
 
 /// The path of the NDJSON export.
@@ -66,6 +66,38 @@ fn to_json(error: &Error) -> serde_json::Value {
         _ => {}
     }
     serde_json::json!({ "error": body })
+}
+
+/// An export's last line: its error, with the cursor that resumes past a row that could
+/// not be placed.
+fn error_line(error: &Error, cursor: Option<&str>) -> Vec<u8> {
+    let mut line = to_json(error);
+    if let Some(cursor) = cursor {
+        line["error"]["cursor"] = cursor.into();
+    }
+    let mut out = line.to_string().into_bytes();
+    out.push(b'\n');
+    out
+}
+
+/// Appends a batch's rows as NDJSON lines, Coder's bytes. A row without a readable `id` or
+/// `time` has no place in Coder's order: the rows before it are written, then its error
+/// line with the cursor past it, which is returned. The NDJSON body and the `export`
+/// command write batches through this.
+pub(crate) fn write_batch(batch: &ExportBatch, out: &mut Vec<u8>) -> Option<Unplaced> {
+    let unplaced = batch.unplaced();
+    let end = unplaced.as_ref().map_or(batch.rows.len(), |u| u.index);
+    for row in &batch.rows[..end] {
+        row.write_ndjson(out);
+    }
+    if let Some(unplaced) = &unplaced {
+        out.extend_from_slice(&error_line(&unplaced.error, Some(&unplaced.cursor)));
+    }
+    unplaced
+}
+
+fn log_failure(error: &Error, cursor: Option<&str>) {
+    tracing::warn!(code = error.codes().graphql, %error, cursor = cursor.unwrap_or_default(), "NDJSON export failed midway");
 }
 
 /// How long the error line gets to reach the socket before the response is aborted.
@@ -148,23 +180,24 @@ async fn export(
     // export there.
     // After an error line the stream yields an error, so hyper aborts the response instead
     // of finishing it cleanly.
-    let body = futures_util::stream::unfold(
-        Stage::Running(export.prefetch()),
-        |stage| async move {
+    let body =
+        futures_util::stream::unfold(Stage::Running(export.prefetch()), |stage| async move {
             match stage {
                 Stage::Running(mut export) => match export.next().await {
                     Ok(Some(batch)) => {
                         let mut bytes = Vec::with_capacity(batch.rows.len() * 2048);
-                        for row in &batch.rows {
-                            row.write_ndjson(&mut bytes);
+                        match write_batch(&batch, &mut bytes) {
+                            None => Some((Ok(Bytes::from(bytes)), Stage::Running(export))),
+                            Some(unplaced) => {
+                                log_failure(&unplaced.error, Some(&unplaced.cursor));
+                                Some((Ok(Bytes::from(bytes)), Stage::Failed(unplaced.error)))
+                            }
                         }
-                        Some((Ok(Bytes::from(bytes)), Stage::Running(export)))
                     }
                     Ok(None) => None,
                     Err(error) => {
-                        tracing::warn!(code = error.codes().graphql, %error, "NDJSON export failed midway");
-                        let mut line = to_json(&error).to_string().into_bytes();
-                        line.push(b'\n');
+                        log_failure(&error, None);
+                        let line = error_line(&error, None);
                         Some((Ok(Bytes::from(line)), Stage::Failed(error)))
                     }
                 },
@@ -175,8 +208,7 @@ async fn export(
                 }
                 Stage::Done => None,
             }
-        },
-    );
+        });
     let mut response = Response::new(Body::from_stream(body));
     let headers = response.headers_mut();
     headers.insert(

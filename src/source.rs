@@ -212,17 +212,8 @@ impl PageSource {
         .await
     }
 
-    /// One page as rows that keep Coder's JSON text, for walks: bounded by the caller's
-    /// deadline and the gateway's shutdown.
-    pub(crate) async fn rows(
-        &self,
-        call: &CallContext,
-        request: PageRequest<'_>,
-    ) -> Result<Vec<Row>, Error> {
-        self.counted_rows(call, request).await.map(|page| page.rows)
-    }
-
-    /// [`PageSource::rows`], with Coder's `count` of the query's matching rows.
+    /// One page as rows that keep Coder's JSON text, for walks, with Coder's `count` of the
+    /// query's matching rows: bounded by the caller's deadline and the gateway's shutdown.
     pub(crate) async fn counted_rows(
         &self,
         call: &CallContext,

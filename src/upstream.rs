@@ -22,7 +22,7 @@ use crate::{
     auth::{CODER_SESSION_TOKEN, SessionToken},
     call::{CODER_REQUEST_ID, CallContext, REQUEST_ID, TRACEPARENT},
     error::{Error, MAX_ECHO, UpstreamMessage, Validation, bounded},
-    model::{AuditPage, Invalid, PageError},
+    model::{AuditPage, PageError},
 };
 
 /// Path of the audit endpoint below a deployment's base URL.
@@ -322,14 +322,8 @@ impl CoderClient {
 
 /// A 200 whose body is not an audit page, in Coder's words as far as they are safe to echo.
 pub(crate) fn body_error(call: &CallContext, error: &PageError) -> Error {
-    match error {
-        PageError::Unplaceable(invalid) => Error::bad_value(Invalid {
-            reason: call.token.redact(invalid.reason.clone()),
-            ..invalid.clone()
-        }),
-        _ => Error::UpstreamBody {
-            reason: bounded(call.token.redact(error.to_string()), MAX_ECHO),
-        },
+    Error::UpstreamBody {
+        reason: bounded(call.token.redact(error.to_string()), MAX_ECHO),
     }
 }
 

@@ -38,7 +38,7 @@ use crate::{
     call::CallContext,
     cursor::{Instant, Position, fnv64, instant},
     error::Error,
-    model::Row,
+    model::{CountedRows, Row, Timestamp, Toward},
     query::{DateSplit, split_dates},
     source::{DEFAULT_PAGE_SIZE, PageSource, Retry},
     upstream::PageRequest,
@@ -277,7 +277,7 @@ impl Walker {
             limit: self.limit,
             offset: i32::try_from(above.saturating_sub(1)).unwrap_or(i32::MAX),
         };
-        let rows = self.source.rows(call, request).await?;
+        let rows = self.fetch(call, request).await?.rows;
         if rows.iter().any(|row| !window.holds(instant(&row.time))) {
             tracing::warn!(
                 window = %q,
@@ -416,6 +416,19 @@ impl Walker {
         })
     }
 
+    /// One page, its rows placed in Coder's order from the position down (see
+    /// [`Row::place`]).
+    async fn fetch(
+        &self,
+        call: &CallContext,
+        request: PageRequest<'_>,
+    ) -> Result<CountedRows, Error> {
+        let mut page = self.source.counted_rows(call, request).await?;
+        let bound = self.next.at.map(|(s, n)| Timestamp::from_unix(s, n));
+        Row::place(&mut page.rows, Toward::Older, bound);
+        Ok(page)
+    }
+
     /// Sorts a page into rows to deliver and rows read before, moving the position and
     /// remembering what was read; returns the delivered rows and how many rows were new to
     /// the walk (delivered, or read above the position for the first time).
@@ -467,7 +480,7 @@ impl Walker {
                 limit,
                 offset: i32::try_from(offset).unwrap_or(i32::MAX),
             };
-            let rows = self.source.rows(call, request).await?;
+            let rows = self.fetch(call, request).await?.rows;
             if rows.iter().any(|row| !probe.holds(instant(&row.time))) {
                 tracing::warn!(window = %q, "Coder returned a row outside a date window; walking this trail by offset");
                 self.fall_back();
@@ -561,8 +574,7 @@ impl Walker {
             to: Some(clamp(end_day(tie))),
         };
         let whole = self
-            .source
-            .counted_rows(
+            .fetch(
                 call,
                 PageRequest {
                     q: &windowed(split, window),
@@ -591,7 +603,7 @@ impl Walker {
                     limit: MAX_CALL,
                     offset,
                 };
-                let page = self.source.counted_rows(call, request).await?;
+                let page = self.fetch(call, request).await?;
                 if offset == 0 {
                     if !page.exact_count() {
                         return Ok(None);
@@ -637,7 +649,7 @@ impl Walker {
             limit: self.limit,
             offset: i32::try_from(offset).unwrap_or(i32::MAX),
         };
-        let rows = self.source.rows(call, request).await?;
+        let rows = self.fetch(call, request).await?.rows;
         if offset > 0 {
             let anchored = match (rows.first(), self.next.at) {
                 (Some(first), Some(at)) => instant(&first.time) > at,
@@ -741,7 +753,10 @@ pub(crate) async fn rows_since(
         walker = walker.down_to(day_of(at));
     }
     let mut newer = Vec::new();
-    while let Some(rows) = walker.next_page(call).await? {
+    let floor = from.at.map(|(s, n)| Timestamp::from_unix(s, n));
+    while let Some(mut rows) = walker.next_page(call).await? {
+        // A watch meets an unreadable time from below, where its position comes from.
+        Row::place(&mut rows, Toward::Newer, floor);
         let mut reached = false;
         for row in rows {
             if from.is_before(&row) {
@@ -801,10 +816,7 @@ mod tests {
 
     #[test]
     fn rows_above_count_only_inside_the_positions_window() {
-        let next = Position {
-            at: Some(at("2026-04-01T23:59:59.7Z")),
-            seen: HashSet::new(),
-        };
+        let next = Position::new(Some(at("2026-04-01T23:59:59.7Z")), HashSet::new());
         let times = [
             at("2026-04-02T23:59:59.5Z"),
             at("2026-04-02T10:00:00Z"),

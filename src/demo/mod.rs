@@ -251,6 +251,14 @@ impl DemoHandle {
         self.0.write().remove_oldest(count)
     }
 
+    /// Serves the row with this id as `json` from now on, where its recorded time keeps
+    /// it in the order and in date filters: how a row whose JSON carries a value Coder's
+    /// server never sends (a `time` that does not parse) is made. Whether there was one.
+    #[must_use = "the id may not be in the trail"]
+    pub fn serve_as(&self, id: &str, json: &str) -> bool {
+        Uuid::try_parse(id).is_ok_and(|id| self.0.write().serve_as(id, json.as_bytes()))
+    }
+
     /// Deletes the row with this id; whether there was one.
     #[must_use = "the id may not be in the trail"]
     pub fn remove(&self, id: &str) -> bool {

@@ -280,6 +280,16 @@ impl Trail {
         count
     }
 
+    /// Serves the row with this id as `body` from now on, where the trail keeps it; whether
+    /// there was one.
+    pub(super) fn serve_as(&mut self, id: Uuid, body: &[u8]) -> bool {
+        let Some(row) = self.rows.iter_mut().find(|r| r.id == id) else {
+            return false;
+        };
+        row.body = Body::Encoded(body.into());
+        true
+    }
+
     /// Deletes the row with this id; whether there was one.
     pub(super) fn remove(&mut self, id: Uuid) -> bool {
         let before = self.rows.len();

@@ -284,3 +284,37 @@ fn a_value_coder_could_never_send_is_recorded_with_its_row_and_field() {
     // Not a page at all stays an error.
     assert!(PageView::from_json(br#"{"audit_logs": [{"time": 1}], "count": 1}"#).is_err());
 }
+
+#[test]
+fn a_row_without_a_readable_time_takes_its_neighbours_on_the_side_a_walk_comes_from() {
+    let page = br#"{"audit_logs": [
+        {"id": "a", "time": "2026-01-03T00:00:00Z", "resource_type": "user", "action": "write"},
+        {"id": "b", "time": "yesterday", "resource_type": "user", "action": "write"},
+        {"id": "c", "time": "2026-01-01T00:00:00Z", "resource_type": "user", "action": "write"},
+        {"id": 42, "time": "2025-12-31T00:00:00Z", "resource_type": "user", "action": "write"}
+    ], "count": 4}"#;
+    let times = |rows: &[Row]| rows.iter().map(|r| r.time.to_string()).collect::<Vec<_>>();
+    let mut rows = Row::page_from_json(page).expect("the page reads");
+    let unplaced: Vec<_> = rows
+        .iter()
+        .map(|r| r.unplaced.as_ref().map(|i| i.field.as_str()))
+        .collect();
+    assert_eq!(unplaced, [None, Some("time"), None, Some("id")]);
+    assert_eq!(rows[1].id, "b");
+    assert!(rows[3].id.starts_with("unreadable-"), "{}", rows[3].id);
+    assert_eq!(
+        rows[3].time.to_string(),
+        "2025-12-31T00:00:00Z",
+        "its own time is readable"
+    );
+    Row::place(&mut rows, Toward::Older, None);
+    assert_eq!(times(&rows)[1], "2026-01-03T00:00:00Z");
+    Row::place(&mut rows, Toward::Newer, None);
+    assert_eq!(times(&rows)[1], "2026-01-01T00:00:00Z");
+    // First on its page, a row takes the walk's position.
+    let mut rows = Row::page_from_json(&page[..]).expect("the page reads");
+    rows.remove(0);
+    let bound = Timestamp::from_unix(1_767_400_000, 0);
+    Row::place(&mut rows, Toward::Older, Some(bound));
+    assert_eq!(rows[0].time, bound);
+}

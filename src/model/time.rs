@@ -39,6 +39,28 @@ impl Timestamp {
         fraction_digits: 0,
     };
 
+    /// The instant `seconds` and `nanos` after the Unix epoch, written with nanoseconds.
+    #[must_use]
+    pub fn from_unix(seconds: i64, nanos: u32) -> Self {
+        Self {
+            seconds: seconds + i64::from(nanos / 1_000_000_000),
+            nanos: nanos % 1_000_000_000,
+            fraction_digits: 9,
+        }
+    }
+
+    /// The wall clock's time.
+    #[must_use]
+    pub fn now() -> Self {
+        let since = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        Self::from_unix(
+            i64::try_from(since.as_secs()).unwrap_or(i64::MAX),
+            since.subsec_nanos(),
+        )
+    }
+
     /// Seconds since the Unix epoch, negative before 1970 (Coder's "never" is year 1).
     #[must_use]
     pub fn seconds(&self) -> i64 {

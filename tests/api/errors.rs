@@ -526,7 +526,7 @@ async fn exports_name_a_row_whose_time_cannot_be_read() {
     let fake = fake_coder(move || async move { response(200, "application/json", page) }).await;
     let gateway = gateway(&fake.url, &[]).await;
     // NDJSON reads each row's id and time: the error line names the row and the field.
-    let text = gateway.ndjson_text("tok-en", "").await;
+    let text = gateway.ndjson_until_end("tok-en", "").await;
     let line: Value = serde_json::from_str(text.lines().last().expect("a line")).expect("JSON");
     assert_eq!(line["error"]["code"], "UPSTREAM_DATA_LOSS", "{text}");
     let message = line["error"]["message"].as_str().expect("message");

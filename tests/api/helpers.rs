@@ -164,6 +164,22 @@ impl Gateway {
             .expect("body")
     }
 
+    /// The NDJSON export's body up to its end or its abort (which follows an error line).
+    pub(crate) async fn ndjson_until_end(&self, token: &str, query: &str) -> String {
+        let mut response = self
+            .http
+            .get(format!("http://{}/audit-logs/export?{query}", self.addr))
+            .header("coder-session-token", token)
+            .send()
+            .await
+            .expect("answers");
+        let mut body = Vec::new();
+        while let Ok(Some(chunk)) = response.chunk().await {
+            body.extend_from_slice(&chunk);
+        }
+        String::from_utf8(body).expect("UTF-8")
+    }
+
     /// `ExportAuditLogs` as `token` from `after`, in pages of `page_size`: every row it
     /// delivers, and the status it ends with (or is refused with), if any.
     pub(crate) async fn grpc_export(

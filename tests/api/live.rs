@@ -648,3 +648,116 @@ async fn a_grpc_watch_ends_on_an_undeliverable_row_with_the_cursor_past_it() {
     let quiet = tokio::time::timeout(Duration::from_millis(500), resumed.message()).await;
     assert!(quiet.is_err(), "nothing past row-c: {quiet:?}");
 }
+
+/// A live demo where, after the returned watch cursor, Coder records three rows and serves
+/// the middle one with a `time` that does not parse (its recorded time still orders it).
+/// Returns the gateway, the demo, the cursor and the three ids, oldest first.
+async fn unreadable_time_recorded() -> (Gateway, DemoHandle, String, Vec<String>) {
+    let (gateway, upstream, handle) = live_gateway(&[]).await;
+    let (_, headers, _, _) = ndjson(&gateway, "", DEMO_TOKEN).await;
+    let cursor = headers["x-watch-cursor"]
+        .to_str()
+        .expect("ASCII")
+        .to_owned();
+    handle.record(3, false);
+    let ids = newest(&handle, 3);
+    let page = upstream_page(&upstream, DEMO_TOKEN, "", 3, 0).await;
+    let mut row = (page["audit_logs"].as_array().expect("rows").iter())
+        .find(|row| row["id"] == ids[1].as_str())
+        .cloned()
+        .expect("the middle row");
+    row["time"] = "yesterday".into();
+    assert!(handle.serve_as(&ids[1], &row.to_string()));
+    (gateway, handle, cursor, ids)
+}
+
+#[tokio::test]
+async fn a_grpc_watch_resumes_past_a_row_whose_time_cannot_be_read() {
+    use tonic_types::StatusExt as _;
+
+    let (gateway, handle, cursor, ids) = unreadable_time_recorded().await;
+    let watch = |after: String| {
+        let mut request = tonic::Request::new(pb::WatchAuditLogsRequest {
+            after,
+            ..Default::default()
+        });
+        request
+            .metadata_mut()
+            .insert("coder-session-token", DEMO_TOKEN.parse().expect("ascii"));
+        request
+    };
+    let mut stream = (gateway.grpc().await.watch_audit_logs(watch(cursor)).await)
+        .expect("the watch starts")
+        .into_inner();
+    let first = stream.message().await.expect("a message").expect("a row");
+    let delivered: Vec<&str> = first.audit_logs.iter().map(|l| l.id.as_str()).collect();
+    assert_eq!(delivered, [ids[0].as_str()]);
+    let ended = stream
+        .message()
+        .await
+        .expect_err("ends on the unreadable row");
+    assert_eq!(ended.code(), tonic::Code::DataLoss, "{ended:?}");
+    assert!(
+        ended.message().contains(&ids[1]) && ended.message().contains("time"),
+        "{ended:?}"
+    );
+    let past = ended
+        .get_error_details()
+        .error_info()
+        .and_then(|info| info.metadata.get("cursor").cloned())
+        .expect("the cursor past the row");
+    // Resumed past it: the row after it, then a row recorded later; never the bad one.
+    let mut resumed = (gateway.grpc().await.watch_audit_logs(watch(past)).await)
+        .expect("the watch resumes")
+        .into_inner();
+    let next = resumed.message().await.expect("a message").expect("a row");
+    let delivered: Vec<&str> = next.audit_logs.iter().map(|l| l.id.as_str()).collect();
+    assert_eq!(delivered, [ids[2].as_str()]);
+    handle.record(1, false);
+    let later = newest(&handle, 1);
+    let next = resumed.message().await.expect("a message").expect("a row");
+    let delivered: Vec<&str> = next.audit_logs.iter().map(|l| l.id.as_str()).collect();
+    assert_eq!(delivered, [later[0].as_str()]);
+}
+
+#[tokio::test]
+async fn a_subscription_resumes_past_a_row_whose_time_cannot_be_read() {
+    let (gateway, handle, cursor, ids) = unreadable_time_recorded().await;
+    let mut socket = connect(&gateway, &[]).await;
+    init(&mut socket, json!({"Coder-Session-Token": DEMO_TOKEN})).await;
+    subscribe(&mut socket, "1", json!({"after": cursor})).await;
+    let message = receive(&mut socket).await;
+    assert_eq!(
+        message["payload"]["data"]["auditLogAdded"]["auditLog"]["id"],
+        ids[0].as_str(),
+        "{message}"
+    );
+    let message = receive(&mut socket).await;
+    assert_eq!(message["type"], "error", "{message}");
+    let error = &message["payload"][0];
+    assert_eq!(
+        error["extensions"]["code"], "UPSTREAM_DATA_LOSS",
+        "{message}"
+    );
+    let text = error["message"].as_str().expect("message");
+    assert!(text.contains(&ids[1]) && text.contains("time"), "{text}");
+    let past = error["extensions"]["cursor"]
+        .as_str()
+        .expect("cursor")
+        .to_owned();
+    subscribe(&mut socket, "2", json!({"after": past})).await;
+    let message = receive(&mut socket).await;
+    assert_eq!(
+        message["payload"]["data"]["auditLogAdded"]["auditLog"]["id"],
+        ids[2].as_str(),
+        "{message}"
+    );
+    handle.record(1, false);
+    let later = newest(&handle, 1);
+    let message = receive(&mut socket).await;
+    assert_eq!(
+        message["payload"]["data"]["auditLogAdded"]["auditLog"]["id"],
+        later[0].as_str(),
+        "{message}"
+    );
+}

@@ -25,4 +25,5 @@ mod otlp;
 mod plans;
 mod streams;
 mod surface;
+mod unplaceable;
 mod walks;

@@ -20,7 +20,7 @@ prop_compose! {
         seen in prop::collection::hash_set(any::<u64>(), 0..40),
     ) -> Position {
         let seen = if at.is_some() { seen } else { std::collections::HashSet::default() };
-        Position { at, seen }
+        Position::new(at, seen)
     }
 }
 

@@ -159,7 +159,11 @@ fn check(bytes: &[u8]) {
     };
     assert_eq!(rows.len(), page.audit_logs.len());
     for (row, log) in rows.iter().zip(&page.audit_logs) {
-        assert_eq!(row.id, log.id);
+        // A row whose id is unreadable is known by a hash of its text instead.
+        match &row.unplaced {
+            Some(invalid) if invalid.field == "id" => assert!(row.id.starts_with("unreadable-")),
+            _ => assert_eq!(row.id, log.id),
+        }
         assert!(row.log().is_ok(), "{:?}", row.log());
         let mut line = Vec::new();
         row.write_ndjson(&mut line);
