@@ -15,9 +15,11 @@ use tokio_util::sync::CancellationToken;
 pub use crate::source::{DEFAULT_PAGE_SIZE, Limits};
 use crate::{
     call::CallContext,
+    cursor,
     error::{Error, Validation},
     export::{Export, ExportRequest},
     model::{AuditPage, PageView},
+    paging::{self, CursorPage, PageCursors},
     query::AuditLogFilter,
     source::PageSource,
     upstream::{CoderClient, Fetched, PageRequest},
@@ -159,9 +161,82 @@ impl AuditLogs {
         self.source.page(call, request, read).await
     }
 
+    /// Lists a first page (no token) for the caller, read in place as [`AuditLogs::list_with`]
+    /// reads it, with its cursors: after each row, and the next page's token.
+    pub async fn list_with_cursors<T>(
+        &self,
+        call: &CallContext,
+        query: &AuditLogQuery,
+        read: impl FnOnce(PageView<'_>, PageCursors) -> T,
+    ) -> Result<Fetched<T>, Error> {
+        let q = self.validate(query)?;
+        self.list_with(call, query, |page| {
+            let keys = page
+                .audit_logs
+                .iter()
+                .map(|row| (cursor::instant(&row.time), row.id.as_ref()));
+            let cursors = PageCursors::first(&q, keys, (page.count, page.count_cap), query.offset);
+            read(page, cursors)
+        })
+        .await
+    }
+
+    /// The page after a page token (`field` names the argument that carried it), read from
+    /// the token's position through date windows: see [`crate::paging`]. `offset` must be 0.
+    pub async fn list_after(
+        &self,
+        call: &CallContext,
+        query: &AuditLogQuery,
+        field: &str,
+        token: &str,
+    ) -> Result<CursorPage, Error> {
+        let started = Instant::now();
+        let result = async {
+            let mut problems = Vec::new();
+            let q = self.checked(query).map_err(|v| problems.extend(v)).ok();
+            if query.offset != 0 {
+                problems.push(Validation::new(
+                    "offset",
+                    format!("offset cannot be combined with {field}: the token says where the page starts"),
+                ));
+            }
+            let token = q.as_deref().and_then(|q| {
+                cursor::decode_page(q, token)
+                    .map_err(|e| problems.push(Validation::new(field, e.to_string())))
+                    .ok()
+            });
+            match (q, token) {
+                (Some(q), Some(token)) if problems.is_empty() => {
+                    paging::after(&self.source, call, q, query.limit, token).await
+                }
+                _ => Err(Error::invalid(problems)),
+            }
+        }
+        .await;
+        let elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
+        match &result {
+            Ok(page) => tracing::debug!(
+                rows = page.rows.len(),
+                elapsed_ms,
+                "audit page after a token fetched"
+            ),
+            Err(error) if error.is_failure() => {
+                tracing::warn!(code = error.codes().graphql, %error, elapsed_ms, "audit page failed");
+            }
+            Err(error) => {
+                tracing::info!(code = error.codes().graphql, %error, elapsed_ms, "audit page refused");
+            }
+        }
+        result
+    }
+
     /// Reports every bad argument at once, as Coder does for its own query parameters, and
     /// returns the `q` to send.
     fn validate(&self, query: &AuditLogQuery) -> Result<String, Error> {
+        self.checked(query).map_err(Error::invalid)
+    }
+
+    fn checked(&self, query: &AuditLogQuery) -> Result<String, Vec<Validation>> {
         let mut validations = Vec::new();
         if let Err(invalid) = self.source.check_page_size("limit", query.limit) {
             validations.push(invalid);
@@ -177,7 +252,7 @@ impl AuditLogs {
             Ok(_) => {}
             Err(errors) => validations.extend(errors),
         }
-        Err(Error::invalid(validations))
+        Err(validations)
     }
 }
 

@@ -25,6 +25,8 @@ const VERSION_1: u8 = 1;
 const VERSION_2: u8 = 2;
 const EXPORT: u8 = 1;
 const WATCH: u8 = 2;
+/// Page tokens (`ListAuditLogs`' `page_token`, `auditLogs`' `after`): always version 2.
+const PAGE: u8 = 3;
 /// More tied rows than any cursor should carry; a larger count means a corrupt cursor.
 const MAX_SEEN: usize = 1 << 16;
 /// The longest cursor text this gateway can issue (two positions of `MAX_SEEN` ids, in
@@ -106,15 +108,19 @@ impl Position {
     /// Moves the position onto `row`, which must be delivered next in this position's
     /// direction: a new time starts a new set of ties.
     pub fn advance(&mut self, row: &Row) {
-        let time = instant(&row.time);
+        self.advance_to(instant(&row.time), &row.id, row.unplaced.is_some());
+    }
+
+    /// [`Position::advance`] onto a row given by its instant and id.
+    pub fn advance_to(&mut self, time: Instant, id: &str, unplaced: bool) {
         if self.at != Some(time) {
             self.at = Some(time);
             self.seen.clear();
             self.seen.extend(self.unplaced.drain(..));
         }
-        let id = fnv64(row.id.as_bytes());
+        let id = fnv64(id.as_bytes());
         self.seen.insert(id);
-        if row.unplaced.is_some() {
+        if unplaced {
             self.unplaced.push(id);
         }
     }
@@ -182,6 +188,18 @@ pub enum ExportCursorVersion {
     V2,
 }
 
+/// Where a caller paging with cursors stands: after `next` (with `above`, the export
+/// cursor's hint), with the first page's `count` and `count_cap`, which every later page
+/// repeats, and the rows per day measured so far, which sizes the next page's window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PageToken {
+    pub next: Position,
+    pub above: Option<u32>,
+    pub count: i64,
+    pub count_cap: Option<i64>,
+    pub density: f32,
+}
+
 /// Why a cursor was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum CursorError {
@@ -193,6 +211,14 @@ pub enum CursorError {
     ExportForWatch,
     #[error("the cursor is a watch's; pass the `cursor` of an export message")]
     WatchForExport,
+    #[error(
+        "the cursor is a page token; pass it as `page_token` (gRPC) or `after` (GraphQL) of the same query"
+    )]
+    PageForStream,
+    #[error(
+        "the token is a stream's cursor; pass a page's `next_page_token` (gRPC) or `endCursor` / an edge's `cursor` (GraphQL)"
+    )]
+    StreamForPage,
 }
 
 /// Encodes a watch position bound to the compiled `q`.
@@ -217,6 +243,63 @@ pub fn encode_export(q: &str, cursor: &ExportCursor, version: ExportCursorVersio
     write_varint(&mut out, hint);
     cursor.start.write(&mut out);
     finish(out)
+}
+
+/// Encodes where a caller paging with cursors stands, bound to the compiled `q`.
+#[must_use]
+pub fn encode_page(q: &str, token: &PageToken) -> String {
+    let mut out = header(VERSION_2, PAGE, q);
+    token.next.write(&mut out);
+    write_varint(&mut out, token.above.map_or(0, |a| u64::from(a) + 1));
+    write_varint(&mut out, zigzag(token.count));
+    write_varint(&mut out, token.count_cap.map_or(0, |cap| zigzag(cap) + 1));
+    out.extend_from_slice(&token.density.to_bits().to_be_bytes());
+    finish(out)
+}
+
+/// Reads a page token issued for the compiled `q`.
+pub fn decode_page(q: &str, text: &str) -> Result<PageToken, CursorError> {
+    let (mut input, version) = open(q, text, PAGE)?;
+    if version != VERSION_2 {
+        return Err(CursorError::Malformed);
+    }
+    let next = Position::read(&mut input).ok_or(CursorError::Malformed)?;
+    let malformed = || CursorError::Malformed;
+    let hint = input.varint().ok_or_else(malformed)?;
+    let count = input.varint().map(unzigzag).ok_or_else(malformed)?;
+    let cap = input.varint().ok_or_else(malformed)?;
+    let density = f32::from_bits(u32::from_be_bytes(input.array().ok_or_else(malformed)?));
+    input.end()?;
+    if next.at.is_none() || !density.is_finite() || density < 0.0 {
+        return Err(CursorError::Malformed);
+    }
+    Ok(PageToken {
+        next,
+        above: match hint {
+            0 => None,
+            hint => Some(u32::try_from(hint - 1).map_err(|_| CursorError::Malformed)?),
+        },
+        count,
+        count_cap: cap.checked_sub(1).map(unzigzag),
+        density,
+    })
+}
+
+/// Signed counts as unsigned varints (Coder's counts are never negative, but a cursor must
+/// round-trip whatever Coder sent).
+fn zigzag(value: i64) -> u64 {
+    #[allow(clippy::cast_sign_loss, reason = "the zigzag encoding's bit pattern")]
+    let encoded = ((value << 1) ^ (value >> 63)) as u64;
+    encoded
+}
+
+fn unzigzag(value: u64) -> i64 {
+    #[allow(
+        clippy::cast_possible_wrap,
+        reason = "the zigzag encoding's bit pattern"
+    )]
+    let decoded = ((value >> 1) as i64) ^ -((value & 1) as i64);
+    decoded
 }
 
 pub fn decode_watch(q: &str, text: &str) -> Result<Position, CursorError> {
@@ -287,6 +370,8 @@ fn open(q: &str, text: &str, kind: u8) -> Result<(Reader, u8), CursorError> {
         (k, want) if k == want => {}
         (EXPORT, WATCH) => return Err(CursorError::ExportForWatch),
         (WATCH, EXPORT) => return Err(CursorError::WatchForExport),
+        (PAGE, EXPORT | WATCH) => return Err(CursorError::PageForStream),
+        (EXPORT | WATCH, PAGE) => return Err(CursorError::StreamForPage),
         _ => return Err(CursorError::Malformed),
     }
     if body[2..10] != fnv64(q.as_bytes()).to_be_bytes() {

@@ -51,6 +51,7 @@ pub mod index;
 pub mod middleware;
 pub mod model;
 pub mod ndjson;
+pub mod paging;
 pub mod query;
 pub mod server;
 pub mod source;

@@ -263,13 +263,18 @@ fn unplaceable(text: &str) -> Option<(Invalid, Option<Timestamp>)> {
 
 /// A row on its own, as the streaming surfaces keep it.
 fn parse_row(text: &str) -> Result<AuditLog, String> {
-    match serde_json::from_str::<AuditLogView<'_>>(text) {
-        Ok(row) => Ok(row.into_owned()),
-        // A value Coder could never send: read leniently, naming it (see `PageView`).
-        Err(strict) => AuditLogView::lenient(text)
-            .inspect(AuditLogView::log_invalid)
-            .map(AuditLogView::into_owned)
-            .ok_or_else(|| strict.to_string()),
+    AuditLogView::read(text).map(AuditLogView::into_owned)
+}
+
+impl<'a> AuditLogView<'a> {
+    /// A row on its own, read in place from its JSON text; a value Coder could never send
+    /// is read leniently and named (see [`PageView`]). An error says why the text is no row.
+    pub fn read(text: &'a str) -> Result<Self, String> {
+        serde_json::from_str::<Self>(text).or_else(|strict| {
+            Self::lenient(text)
+                .inspect(Self::log_invalid)
+                .ok_or_else(|| strict.to_string())
+        })
     }
 }
 

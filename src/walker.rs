@@ -143,7 +143,20 @@ pub(crate) struct Walker {
     /// A time whose whole group of rows was read part by part ([`Walker::split_ties`]):
     /// while the walk stands on it, the next page starts past the group.
     whole_group: Option<Instant>,
+    /// What the last call of the walk proper (not a probe) saw: whether rows lie below it.
+    last: Option<LastCall>,
     done: bool,
+}
+
+/// A call's answer as far as telling whether rows lie below it: Coder's count of the call's
+/// query against the rows up to the call's last (its offset plus its rows).
+#[derive(Debug, Clone, Copy)]
+struct LastCall {
+    count: i64,
+    count_cap: Option<i64>,
+    read: u64,
+    /// The window's first day; `None` for a call without a lower bound of its own.
+    from: Option<NaiveDate>,
 }
 
 impl Walker {
@@ -177,8 +190,27 @@ impl Walker {
             cover: None,
             density: 0.0,
             whole_group: None,
+            last: None,
             done: false,
         }
+    }
+
+    /// Starts the window estimate from `density` rows per day (a page token's), as a walk
+    /// that had measured it would.
+    pub(crate) fn with_density(mut self, density: f64) -> Self {
+        self.density = density;
+        self
+    }
+
+    /// Rows per day where the walk stands, as measured so far (0 before a page).
+    pub(crate) fn density(&self) -> f64 {
+        self.density
+    }
+
+    /// Rows the next call asks for (at most 100), and the width of its window.
+    pub(crate) fn set_page_size(&mut self, rows: i32) {
+        self.page_size = rows.clamp(1, MAX_CALL);
+        self.limit = self.page_size;
     }
 
     /// Walks no further down than the start of `day` (a watch's catch-up, which needs only
@@ -201,6 +233,43 @@ impl Walker {
                     .flat_map(|(at, ids)| std::iter::repeat_n(*at, ids.len())),
             )),
             Plan::Offset => None,
+        }
+    }
+
+    /// [`Walker::above`] for a position the walk has passed, inside the rows it delivered:
+    /// what a cursor to that position hints.
+    pub(crate) fn above_at(&self, position: &Position) -> Option<u32> {
+        match self.plan {
+            Plan::Windows(_) => Some(rows_above(
+                position,
+                self.known
+                    .iter()
+                    .flat_map(|(at, ids)| std::iter::repeat_n(*at, ids.len())),
+            )),
+            Plan::Offset => None,
+        }
+    }
+
+    /// Whether any row lies below the position: from the last call's count when it tells,
+    /// else from one probe below its window (`limit=1`).
+    pub(crate) async fn has_more(&mut self, call: &CallContext) -> Result<bool, Error> {
+        if self.done {
+            return Ok(false);
+        }
+        let Some(last) = self.last else {
+            return Ok(true);
+        };
+        let exact = last.count_cap.is_none_or(|cap| last.count <= cap);
+        let counted = u64::try_from(last.count).unwrap_or(0);
+        if counted > last.read || !exact {
+            return Ok(true);
+        }
+        match (&self.plan, last.from) {
+            (Plan::Windows(split), Some(from)) if split.from.is_none_or(|floor| from > floor) => {
+                self.probe_below(from, call).await?;
+                Ok(!self.done)
+            }
+            _ => Ok(false),
         }
     }
 
@@ -272,12 +341,20 @@ impl Walker {
             (None, None) => 0,
         };
         let q = windowed(split, window);
+        let offset = above.saturating_sub(1);
         let request = PageRequest {
             q: &q,
             limit: self.limit,
-            offset: i32::try_from(above.saturating_sub(1)).unwrap_or(i32::MAX),
+            offset: i32::try_from(offset).unwrap_or(i32::MAX),
         };
-        let rows = self.fetch(call, request).await?.rows;
+        let page = self.fetch(call, request).await?;
+        self.last = Some(LastCall {
+            count: page.count,
+            count_cap: page.count_cap,
+            read: u64::from(offset) + page.rows.len() as u64,
+            from: window.from,
+        });
+        let rows = page.rows;
         if rows.iter().any(|row| !window.holds(instant(&row.time))) {
             tracing::warn!(
                 window = %q,
@@ -649,7 +726,14 @@ impl Walker {
             limit: self.limit,
             offset: i32::try_from(offset).unwrap_or(i32::MAX),
         };
-        let rows = self.fetch(call, request).await?.rows;
+        let page = self.fetch(call, request).await?;
+        self.last = Some(LastCall {
+            count: page.count,
+            count_cap: page.count_cap,
+            read: u64::from(offset) + page.rows.len() as u64,
+            from: None,
+        });
+        let rows = page.rows;
         if offset > 0 {
             let anchored = match (rows.first(), self.next.at) {
                 (Some(first), Some(at)) => instant(&first.time) > at,

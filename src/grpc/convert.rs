@@ -91,6 +91,7 @@ impl From<model::AuditPage> for pb::ListAuditLogsResponse {
             audit_logs: page.audit_logs.into_iter().map(audit_log).collect(),
             count: page.count,
             count_cap: page.count_cap,
+            next_page_token: String::new(),
         }
     }
 }

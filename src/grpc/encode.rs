@@ -22,25 +22,42 @@ use crate::model::{
 /// benchmarks).
 #[must_use]
 pub fn list_response(page: &PageView<'_>) -> Vec<u8> {
+    list_response_of(&page.audit_logs, (page.count, page.count_cap), "")
+}
+
+/// The encoded `ListAuditLogsResponse` of `logs`, with a count and the next page's token
+/// (left out when empty, as proto3 leaves a default).
+#[must_use]
+pub(super) fn list_response_of(
+    logs: &[AuditLogView<'_>],
+    (count, count_cap): (i64, Option<i64>),
+    next_page_token: &str,
+) -> Vec<u8> {
     // Lengths first, so the buffer is allocated once at its exact size.
     let mut sizes = Sizes::default();
-    let rows = (page.audit_logs.iter())
+    let rows = logs
+        .iter()
         .map(|log| sizes.message_len(1, log))
         .sum::<usize>();
-    let mut out = Vec::with_capacity(rows + 32);
+    let mut out = Vec::with_capacity(rows + 32 + next_page_token.len());
     let mut written = Written {
         lens: sizes.lens.iter(),
         spans: sizes.spans.iter(),
         json: &sizes.json,
     };
-    for log in &page.audit_logs {
+    for log in logs {
         written.message(&mut out, 1, log);
     }
-    int64(&mut out, 2, page.count);
-    if let Some(cap) = page.count_cap {
+    int64(&mut out, 2, count);
+    if let Some(cap) = count_cap {
         // `optional`: present even at 0.
         encode_key(3, WireType::Varint, &mut out);
         encode_varint(u64::from_ne_bytes(cap.to_ne_bytes()), &mut out);
+    }
+    if !next_page_token.is_empty() {
+        encode_key(4, WireType::LengthDelimited, &mut out);
+        encode_varint(next_page_token.len() as u64, &mut out);
+        out.extend_from_slice(next_page_token.as_bytes());
     }
     out
 }

@@ -41,7 +41,8 @@ use crate::{
     error::{Error, Validation},
     export::{ExportBatch, ExportRequest},
     middleware::grpc_timeout,
-    model::{self, AuditLog, PageView, Row},
+    model::{self, AuditLog, AuditLogView, PageView, Row},
+    paging::PageCursors,
     upstream::Fetched,
     watch::WatchRequest,
 };
@@ -83,12 +84,14 @@ impl AuditGrpc {
         AuditServer::new(self, max_message)
     }
 
-    /// `ListAuditLogs`, its response built by `read` from Coder's page read in place; a page
-    /// holding a value Coder should never send is `DATA_LOSS`, naming its row and field.
+    /// `ListAuditLogs`, its response built by `read` from Coder's rows read in place, their
+    /// count and the next page's token: a first page as Coder sends it, or the page after a
+    /// `page_token`. A page holding a value Coder should never send is `DATA_LOSS`, naming
+    /// its row and field.
     async fn list<T>(
         &self,
         request: Request<pb::ListAuditLogsRequest>,
-        read: impl FnOnce(PageView<'_>) -> T,
+        read: impl FnOnce(&[AuditLogView<'_>], (i64, Option<i64>), &str) -> T,
     ) -> Result<Response<T>, Status> {
         let call = call_context(&request)?;
         let message = request.into_inner();
@@ -98,17 +101,46 @@ impl AuditGrpc {
             limit: message.limit,
             offset: message.offset,
         };
-        let read = |page: PageView<'_>| match page.first_invalid() {
-            Some(invalid) => Err(Error::bad_value(invalid)),
-            None => Ok(read(page)),
-        };
-        let result = self.audit.list_with(&call, &query, read).await;
-        let fetched = status::counted(result.and_then(|fetched| {
-            Ok(Fetched {
-                page: fetched.page?,
-                coder_request_id: fetched.coder_request_id,
+        let checked =
+            |logs: &[AuditLogView<'_>]| match logs.iter().find_map(AuditLogView::first_invalid) {
+                Some(invalid) => Err(Error::bad_value(invalid)),
+                None => Ok(()),
+            };
+        let result = if message.page_token.is_empty() {
+            let read = |page: PageView<'_>, cursors: PageCursors| -> Result<T, Error> {
+                checked(&page.audit_logs)?;
+                let count = (page.count, page.count_cap);
+                Ok(read(
+                    &page.audit_logs,
+                    count,
+                    cursors.next().unwrap_or_default(),
+                ))
+            };
+            (self.audit.list_with_cursors(&call, &query, read).await).and_then(|fetched| {
+                Ok(Fetched {
+                    page: fetched.page?,
+                    coder_request_id: fetched.coder_request_id,
+                })
             })
-        }))?;
+        } else {
+            let page = self
+                .audit
+                .list_after(&call, &query, "page_token", &message.page_token)
+                .await;
+            page.and_then(|page| {
+                let logs = (page.rows.iter())
+                    .map(|row| AuditLogView::read(row.raw.get()))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|reason| Error::bad_row(&reason))?;
+                checked(&logs)?;
+                let next = page.cursors.next().unwrap_or_default();
+                Ok(Fetched {
+                    page: read(&logs, page.cursors.count(), next),
+                    coder_request_id: None,
+                })
+            })
+        };
+        let fetched = status::counted(result)?;
         let mut response = Response::new(fetched.page);
         if let Some(id) = fetched
             .coder_request_id
@@ -124,8 +156,8 @@ impl AuditGrpc {
         &self,
         request: Request<pb::ListAuditLogsRequest>,
     ) -> Result<Response<list::EncodedPage>, Status> {
-        self.list(request, |page| {
-            list::EncodedPage(encode::list_response(&page))
+        self.list(request, |logs, count, next| {
+            list::EncodedPage(encode::list_response_of(logs, count, next))
         })
         .await
     }
@@ -239,8 +271,16 @@ impl pb::audit_service_server::AuditService for AuditGrpc {
         &self,
         request: Request<pb::ListAuditLogsRequest>,
     ) -> Result<Response<pb::ListAuditLogsResponse>, Status> {
-        self.list(request, |page| {
-            pb::ListAuditLogsResponse::from(model::AuditPage::from(page))
+        self.list(request, |logs, (count, count_cap), next| {
+            let page = model::AuditPage {
+                audit_logs: logs.iter().cloned().map(AuditLogView::into_owned).collect(),
+                count,
+                count_cap,
+            };
+            pb::ListAuditLogsResponse {
+                next_page_token: next.to_owned(),
+                ..pb::ListAuditLogsResponse::from(page)
+            }
         })
         .await
     }

@@ -145,7 +145,7 @@ impl Gateway {
                 q: q.to_owned(),
                 limit,
                 offset,
-                filter: None,
+                ..Default::default()
             },
         )
         .await

@@ -22,6 +22,7 @@ mod live;
 mod operations;
 #[cfg(feature = "otel")]
 mod otlp;
+mod paging;
 mod plans;
 mod streams;
 mod surface;
