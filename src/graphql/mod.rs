@@ -99,15 +99,34 @@ impl Query {
             desc = "Rows to skip, counted from the newest; default 0. Past the end the page is empty while `count` still holds."
         )]
         offset: Option<i32>,
+        #[graphql(
+            desc = "The `endCursor` (or an edge's `cursor`) of a page of the same `q` and `filter`: the rows after it, every row once however the trail changes meanwhile, at about an export's cost per row whatever the depth. Not with a nonzero `offset`. A page asked for more than 98 rows may hold up to two fewer."
+        )]
+        after: Option<String>,
     ) -> async_graphql::Result<types::RootPage> {
         let caller = Caller::of(ctx)?;
         let call = caller.call()?;
+        let audit = ctx.data_unchecked::<AuditLogs>();
         let query = audit_query(q, filter, limit, offset);
-        let fetched = error::counted(ctx.data_unchecked::<AuditLogs>().list(&call, &query).await)?;
+        if let Some(after) = after.filter(|after| !after.is_empty()) {
+            let page = error::counted(
+                audit
+                    .list_after(&call, &query, "after", &after)
+                    .await
+                    .and_then(AuditLogPage::after),
+            )?;
+            return Ok(types::RootPage(page));
+        }
+        let fetched = error::counted(audit.list(&call, &query).await)?;
         if let Ok(mut slot) = caller.coder_request_id.lock() {
             *slot = fetched.coder_request_id;
         }
-        Ok(types::RootPage(AuditLogPage::from(fetched.page)))
+        let q = audit.compile(&query.q, &query.filter).unwrap_or_default();
+        Ok(types::RootPage(AuditLogPage::first(
+            fetched.page,
+            q,
+            query.offset,
+        )))
     }
 }
 

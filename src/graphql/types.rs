@@ -14,7 +14,11 @@ use async_graphql::{
 };
 use serde_json::value::RawValue;
 
-use crate::{error::Error, model};
+use crate::{
+    error::Error,
+    model,
+    paging::{CursorPage, PageCursors},
+};
 
 /// An RFC 3339 timestamp in UTC (`Z`), with exactly the sub-second digits Coder sent
 /// (Coder trims trailing zeros: `2026-04-02T09:02:11Z`, `2026-04-02T09:02:11.5Z`).
@@ -64,8 +68,63 @@ impl OutputType for RawJson<'_> {
     }
 }
 
-/// Owns the parsed page; every other type here borrows from it.
-pub struct AuditLogPage(model::AuditPage);
+/// Owns the parsed page and its cursors; every other type here borrows from it.
+pub struct AuditLogPage {
+    page: model::AuditPage,
+    /// A first page's cursors, made from its rows when a query first asks for one.
+    cursors: std::sync::OnceLock<PageCursors>,
+    /// Makes a first page's cursors: the compiled `q` and the page's offset.
+    first: Option<(String, i32)>,
+    /// Whether the page was read after a cursor.
+    after: bool,
+}
+
+/// A first page of the whole trail, read from the top.
+impl From<model::AuditPage> for AuditLogPage {
+    fn from(page: model::AuditPage) -> Self {
+        Self::first(page, String::new(), 0)
+    }
+}
+
+impl AuditLogPage {
+    /// A first page (no `after`), read at `offset` for the compiled `q`.
+    pub(crate) fn first(page: model::AuditPage, q: String, offset: i32) -> Self {
+        Self {
+            page,
+            cursors: std::sync::OnceLock::new(),
+            first: Some((q, offset)),
+            after: false,
+        }
+    }
+
+    /// The page after a cursor, its rows parsed.
+    pub(crate) fn after(page: CursorPage) -> Result<Self, Error> {
+        let (count, count_cap) = page.cursors.count();
+        let audit_logs = (page.rows.into_iter())
+            .map(model::Row::into_log)
+            .collect::<Result<_, _>>()
+            .map_err(|reason| Error::bad_row(&reason))?;
+        Ok(Self {
+            page: model::AuditPage {
+                audit_logs,
+                count,
+                count_cap,
+            },
+            cursors: std::sync::OnceLock::from(page.cursors),
+            first: None,
+            after: true,
+        })
+    }
+
+    fn cursors(&self) -> &PageCursors {
+        self.cursors.get_or_init(|| {
+            let (q, offset) = self.first.clone().unwrap_or_default();
+            let keys = (self.page.audit_logs.iter())
+                .map(|log| (crate::cursor::instant(&log.time), log.id.as_ref()));
+            PageCursors::first(&q, keys, (self.page.count, self.page.count_cap), offset)
+        })
+    }
+}
 
 /// The page as the root `auditLogs` field answers it: when its selection reaches a value Coder
 /// sent unreadable through non-null fields only (a row's own non-null field), the field fails
@@ -91,19 +150,34 @@ impl OutputType for RootPage {
         ctx: &ContextSelectionSet<'_>,
         field: &Positioned<Field>,
     ) -> ServerResult<Value> {
-        let logs = &self.0.0.audit_logs;
+        let logs = &self.0.page.audit_logs;
         if logs.iter().all(|log| log.first_invalid().is_none()) {
             return self.0.resolve(ctx, field).await;
         }
         let root = ctx.set_error_path(ServerError::new("", None)).path;
         let mut found = None;
         selected(ctx, &field.node.selection_set.node, &mut |key, rows| {
-            if found.is_some() || rows.node.name.node != "auditLogs" {
+            if found.is_some() {
                 return;
             }
             let mut path = root.clone();
             path.push(PathSegment::Field(key.to_owned()));
-            found = each_unreadable(logs.iter().map(AuditLog), ctx, rows, &path);
+            // Every field that lists rows is non-null down to the row.
+            found = match rows.node.name.node.as_str() {
+                "auditLogs" | "nodes" => {
+                    each_unreadable(logs.iter().map(AuditLog), ctx, rows, &path)
+                }
+                "edges" => each_unreadable(
+                    (0..logs.len()).map(|index| AuditLogEdge {
+                        page: &self.0,
+                        index,
+                    }),
+                    ctx,
+                    rows,
+                    &path,
+                ),
+                _ => None,
+            };
         });
         match found {
             Some(error) => Err(error),
@@ -112,32 +186,115 @@ impl OutputType for RootPage {
     }
 }
 
-impl From<model::AuditPage> for AuditLogPage {
-    fn from(page: model::AuditPage) -> Self {
-        Self(page)
-    }
-}
-
-/// One page of the audit trail, newest first.
+/// One page of the audit trail, newest first: the rows as a list (`auditLogs`, for
+/// `offset` paging), and as a Relay connection (`edges`, `nodes`, `pageInfo`, for paging
+/// with `after`), which Apollo Client's `relayStylePagination` and urql's `relayPagination`
+/// merge page after page.
 #[Object]
 impl AuditLogPage {
     /// The rows, newest first. Rows with equal times come in no fixed order and may move
     /// between pages; rows recorded meanwhile shift later pages.
     async fn audit_logs(&self) -> Vec<AuditLog<'_>> {
-        self.0.audit_logs.iter().map(AuditLog).collect()
+        self.page.audit_logs.iter().map(AuditLog).collect()
     }
 
     /// Rows matching `q`, independent of `limit` and `offset`. Current Coder servers stop
     /// counting at `countCap + 1`, so a count above `countCap` means "more than countCap".
+    /// On a page read with `after`, the count as of the first page.
     async fn count(&self) -> i64 {
-        self.0.count
+        self.page.count
     }
 
     /// The cap Coder applied to `count` (2000 on current servers); null when Coder counted
-    /// exactly (older servers).
+    /// exactly (older servers). On a page read with `after`, as of the first page.
     async fn count_cap(&self) -> Option<i64> {
-        self.0.count_cap
+        self.page.count_cap
     }
+
+    /// The rows with their cursors, newest first (Relay's connection).
+    async fn edges(&self) -> Vec<AuditLogEdge<'_>> {
+        (0..self.page.audit_logs.len())
+            .map(|index| AuditLogEdge { page: self, index })
+            .collect()
+    }
+
+    /// The rows, newest first: `auditLogs` under the name urql's `relayPagination` reads.
+    async fn nodes(&self) -> Vec<AuditLog<'_>> {
+        self.page.audit_logs.iter().map(AuditLog).collect()
+    }
+
+    /// Where the page ends, for the next page's `after`.
+    async fn page_info(&self) -> PageInfo {
+        let cursors = self.cursors();
+        PageInfo {
+            end_cursor: cursors.end().map(str::to_owned),
+            start_cursor: (!self.page.audit_logs.is_empty()).then(|| cursors.after(0)),
+            has_next_page: cursors.has_next(),
+            has_previous_page: self.after || self.first.as_ref().is_some_and(|f| f.1 > 0),
+        }
+    }
+}
+
+/// A row of a page with the cursor that resumes right after it.
+pub(crate) struct AuditLogEdge<'a> {
+    page: &'a AuditLogPage,
+    index: usize,
+}
+
+/// A row of a page with the cursor that resumes right after it (Relay's edge).
+#[Object]
+impl AuditLogEdge<'_> {
+    /// Opaque; pass it as `after`, with the same `q` and `filter`, for the rows after this
+    /// one.
+    async fn cursor(&self) -> String {
+        self.page.cursors().after(self.index)
+    }
+
+    /// The row, exactly as Coder recorded it.
+    async fn node(&self) -> AuditLog<'_> {
+        AuditLog(&self.page.page.audit_logs[self.index])
+    }
+}
+
+impl Unreadable for AuditLogEdge<'_> {
+    fn readable(&self) -> bool {
+        AuditLog(&self.page.page.audit_logs[self.index]).readable()
+    }
+
+    fn unreadable(
+        &self,
+        ctx: &ContextSelectionSet<'_>,
+        set: &SelectionSet,
+        path: &[PathSegment],
+    ) -> Option<ServerError> {
+        let mut found = None;
+        selected(ctx, set, &mut |key, field| {
+            if found.is_none() && field.node.name.node == "node" {
+                let mut here = path.to_vec();
+                here.push(PathSegment::Field(key.to_owned()));
+                found = AuditLog(&self.page.page.audit_logs[self.index]).unreadable(
+                    ctx,
+                    &field.node.selection_set.node,
+                    &here,
+                );
+            }
+        });
+        found
+    }
+}
+
+/// Where a page of a Relay connection stands.
+#[derive(async_graphql::SimpleObject)]
+pub(crate) struct PageInfo {
+    /// The cursor after the page's last row: the next page's `after`. Null for an empty page.
+    end_cursor: Option<String>,
+    /// The cursor after the page's first row. Null for an empty page.
+    start_cursor: Option<String>,
+    /// Whether rows follow this page: exact, from Coder's count of the page's window or one
+    /// probe below it.
+    has_next_page: bool,
+    /// Whether rows come before this page (it was read after a cursor, or at an offset).
+    has_previous_page: bool,
 }
 
 /// A row delivered by a subscription, with the cursor that resumes right after it.

@@ -13,23 +13,78 @@ use super::{
     resolve::{Resolved, Selection},
     tree::Field,
 };
-use crate::model::{
-    AuditLogView, DiffView, Extra, OrganizationView, PageView, RoleView, Timestamp, UserView,
+use crate::{
+    model::{
+        AuditLogView, DiffView, Extra, OrganizationView, PageView, RoleView, Timestamp, UserView,
+    },
+    paging::PageCursors,
 };
 
-/// Writes `page` as the selection asks.
-pub(super) fn page(out: &mut Vec<u8>, selection: &Selection, page: &PageView<'_>) {
-    object(out, selection, |out, field| match field.field {
-        Field::Rows => list(out, &page.audit_logs, |out, log| {
-            object(out, &field.children, |out, f| log.write(out, f));
-        }),
-        Field::Count => number(out, page.count),
-        Field::CountCap => match page.count_cap {
-            Some(cap) => number(out, cap),
-            None => null(out),
-        },
-        _ => typename(out, field),
+/// A page's cursors, for a selection of its connection fields, and whether rows come before
+/// it.
+pub(super) struct Connection<'a> {
+    pub(super) cursors: &'a PageCursors,
+    pub(super) has_previous: bool,
+}
+
+/// Writes `page` as the selection asks; `connection` is there when the selection asks for
+/// `edges` or `pageInfo`.
+pub(super) fn page(
+    out: &mut Vec<u8>,
+    selection: &Selection,
+    page: &PageView<'_>,
+    connection: Option<&Connection<'_>>,
+) {
+    object(out, selection, |out, field| {
+        match (field.field, connection) {
+            (Field::Rows, _) => list(out, &page.audit_logs, |out, log| {
+                object(out, &field.children, |out, f| log.write(out, f));
+            }),
+            (Field::Count, _) => number(out, page.count),
+            (Field::CountCap, _) => match page.count_cap {
+                Some(cap) => number(out, cap),
+                None => null(out),
+            },
+            (Field::Edges, Some(connection)) => {
+                out.push(b'[');
+                for (i, log) in page.audit_logs.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    object(out, &field.children, |out, f| match f.field {
+                        Field::Cursor => string(out, &connection.cursors.after(i)),
+                        Field::Node => object(out, &f.children, |out, g| log.write(out, g)),
+                        _ => typename(out, f),
+                    });
+                }
+                out.push(b']');
+            }
+            (Field::PageInfo, Some(connection)) => {
+                let cursors = connection.cursors;
+                object(out, &field.children, |out, f| match f.field {
+                    Field::EndCursor => optional(out, cursors.end(), string),
+                    Field::StartCursor => optional(
+                        out,
+                        (!page.audit_logs.is_empty())
+                            .then(|| cursors.after(0))
+                            .as_deref(),
+                        string,
+                    ),
+                    Field::HasNextPage => boolean(out, cursors.has_next()),
+                    Field::HasPreviousPage => boolean(out, connection.has_previous),
+                    _ => typename(out, f),
+                });
+            }
+            _ => typename(out, field),
+        }
     });
+}
+
+/// Whether a page's selection asks for its cursors.
+pub(super) fn wants_cursors(selection: &Selection) -> bool {
+    selection
+        .iter()
+        .any(|field| matches!(field.field, Field::Edges | Field::PageInfo))
 }
 
 /// An object of the row, written field by field as a selection asks.

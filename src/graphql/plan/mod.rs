@@ -42,7 +42,11 @@ use self::{
     tree::Field,
 };
 use super::{Caller, filter::AuditLogFilterInput};
-use crate::{audit::AuditLogs, call::CallContext};
+use crate::{
+    audit::AuditLogs,
+    call::CallContext,
+    model::{AuditLogView, PageView},
+};
 
 pub(crate) use compile::Plan;
 pub(super) use compile::root_order;
@@ -68,7 +72,7 @@ impl PagePlan {
     #[must_use]
     pub fn write(&self, page: &crate::model::PageView<'_>) -> Vec<u8> {
         let mut out = Vec::new();
-        encode::page(&mut out, &self.0, page);
+        encode::page(&mut out, &self.0, page, None);
         out
     }
 }
@@ -271,7 +275,7 @@ const DATA: &[u8] = b"{\"data\":";
 async fn page(
     audit: &AuditLogs,
     call: &async_graphql::Result<CallContext>,
-    query: &crate::audit::AuditLogQuery,
+    (query, after): &(crate::audit::AuditLogQuery, Option<String>),
     field: &Resolved,
     lead: bool,
 ) -> Page {
@@ -283,24 +287,63 @@ async fn page(
             )])
     };
     let call = call.as_ref().map_err(|e| at(e.clone()))?;
-    let fetched = super::error::counted(
-        audit
-            .list_with(call, query, |view| {
-                if view.first_invalid().is_some() {
-                    return None;
-                }
-                // Reserving is free until written: only the pages touched count.
-                let mut out = Vec::with_capacity(view.body_len + 256);
-                if lead {
-                    out.extend_from_slice(DATA);
-                    out.push(b'{');
-                    out.extend_from_slice(&field.prefix);
-                }
-                encode::page(&mut out, &field.children, &view);
-                Some(out)
-            })
-            .await,
-    )
+    let encoded = |view: &PageView<'_>, connection: Option<&encode::Connection<'_>>| {
+        if view.first_invalid().is_some() {
+            return None;
+        }
+        // Reserving is free until written: only the pages touched count.
+        let mut out = Vec::with_capacity(view.body_len + 256);
+        if lead {
+            out.extend_from_slice(DATA);
+            out.push(b'{');
+            out.extend_from_slice(&field.prefix);
+        }
+        encode::page(&mut out, &field.children, view, connection);
+        Some(out)
+    };
+    if let Some(after) = after {
+        let page = super::error::counted(audit.list_after(call, query, "after", after).await)
+            .map_err(at)?;
+        let Ok(audit_logs) = (page.rows.iter())
+            .map(|row| AuditLogView::read(row.raw.get()))
+            .collect::<Result<Vec<_>, _>>()
+        else {
+            return Ok(None);
+        };
+        let (count, count_cap) = page.cursors.count();
+        let body_len = page.rows.iter().map(|row| row.raw.get().len()).sum();
+        let view = PageView {
+            audit_logs,
+            count,
+            count_cap,
+            body_len,
+        };
+        let connection = encode::Connection {
+            cursors: &page.cursors,
+            has_previous: true,
+        };
+        return Ok(encoded(&view, Some(&connection)).map(|out| (out, None)));
+    }
+    let fetched = if encode::wants_cursors(&field.children) {
+        let has_previous = query.offset > 0;
+        super::error::counted(
+            audit
+                .list_with_cursors(call, query, |view, cursors| {
+                    let connection = encode::Connection {
+                        cursors: &cursors,
+                        has_previous,
+                    };
+                    encoded(&view, Some(&connection))
+                })
+                .await,
+        )
+    } else {
+        super::error::counted(
+            audit
+                .list_with(call, query, |view| encoded(&view, None))
+                .await,
+        )
+    }
     .map_err(at)?;
     Ok(fetched.page.map(|page| (page, fetched.coder_request_id)))
 }
@@ -368,7 +411,7 @@ fn response(selection: &Selection, pages: Vec<Option<Result<Encoded, ServerError
 fn arguments<'v>(
     field: &Resolved,
     value: &impl Fn(&str) -> Option<&'v ConstValue>,
-) -> Option<crate::audit::AuditLogQuery> {
+) -> Option<(crate::audit::AuditLogQuery, Option<String>)> {
     let argument = |name: &str| -> Option<Option<ConstValue>> {
         match field.arguments.iter().find(|(n, _)| n == name) {
             None => Some(None),
@@ -380,11 +423,15 @@ fn arguments<'v>(
                 .map(Some),
         }
     };
-    Some(super::audit_query(
-        InputType::parse(argument("q")?).ok()?,
-        InputType::parse(argument("filter")?).ok()?,
-        InputType::parse(argument("limit")?).ok()?,
-        InputType::parse(argument("offset")?).ok()?,
+    let after: Option<String> = InputType::parse(argument("after")?).ok()?;
+    Some((
+        super::audit_query(
+            InputType::parse(argument("q")?).ok()?,
+            InputType::parse(argument("filter")?).ok()?,
+            InputType::parse(argument("limit")?).ok()?,
+            InputType::parse(argument("offset")?).ok()?,
+        ),
+        after.filter(|after| !after.is_empty()),
     ))
 }
 

@@ -29,6 +29,8 @@ use crate::{
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Ty {
     Page,
+    Edge,
+    PageInfo,
     Log,
     Diff,
     Org,
@@ -40,6 +42,8 @@ impl Ty {
     fn name(self) -> &'static str {
         match self {
             Self::Page => "AuditLogPage",
+            Self::Edge => "AuditLogEdge",
+            Self::PageInfo => "PageInfo",
             Self::Log => "AuditLog",
             Self::Diff => "AuditDiffEntry",
             Self::Org => "MinimalOrganization",
@@ -55,6 +59,21 @@ impl Ty {
                 ("auditLogs", Some(Self::Log)),
                 ("count", None),
                 ("countCap", None),
+                ("edges", Some(Self::Edge)),
+                ("nodes", Some(Self::Log)),
+                ("pageInfo", Some(Self::PageInfo)),
+                ("__typename", None),
+            ],
+            Self::Edge => &[
+                ("cursor", None),
+                ("node", Some(Self::Log)),
+                ("__typename", None),
+            ],
+            Self::PageInfo => &[
+                ("endCursor", None),
+                ("startCursor", None),
+                ("hasNextPage", None),
+                ("hasPreviousPage", None),
                 ("__typename", None),
             ],
             Self::Log => &[
@@ -178,9 +197,19 @@ enum Root {
         offset: Option<i32>,
         q: Q,
         filter: bool,
+        after: After,
         directives: Directives,
         children: Vec<Sel>,
     },
+}
+
+/// The `after` argument: left out, not a cursor, or a cursor of the field's own query at a
+/// row of the demo's trail (by its index, newest first).
+#[derive(Debug, Clone)]
+enum After {
+    Omitted,
+    Garbage,
+    At(usize),
 }
 
 /// A boolean variable: declared `Boolean!` with a value, or `Boolean = default` with a value
@@ -300,20 +329,27 @@ fn root() -> impl Strategy<Value = Root> {
         2 => prop::sample::select(&["action:write", "resource_type:workspace", "username:nobody", "bogus:key"][..])
             .prop_map(Q::Literal),
     ];
+    let after = prop_oneof![
+        4 => Just(After::Omitted),
+        1 => Just(After::Garbage),
+        3 => (0..330_usize).prop_map(After::At),
+    ];
     let logs = (
         limit,
         prop::option::of(0..330_i32),
         q,
         prop::bool::weighted(0.2),
+        after,
         directives(),
         selections(Ty::Page, 3),
     )
         .prop_map(
-            |(limit, offset, q, filter, directives, children)| Root::Logs {
+            |(limit, offset, q, filter, after, directives, children)| Root::Logs {
                 limit,
                 offset,
                 q,
                 filter,
+                after,
                 directives,
                 children,
             },
@@ -460,6 +496,7 @@ impl Printer {
                     offset,
                     q,
                     filter,
+                    after,
                     directives,
                     children,
                 } => {
@@ -489,6 +526,7 @@ impl Printer {
                     if *filter {
                         body.push_str(", filter: {resourceType: WORKSPACE}");
                     }
+                    body.push_str(&after_argument(case, q, *filter, after));
                     body.push(')');
                     printer.directives(directives, &mut body);
                     printer.selections(Ty::Page, children, &mut body);
@@ -526,6 +564,60 @@ impl Printer {
         }
         document
     }
+}
+
+/// The `after` argument as printed, with its leading comma; empty when left out.
+fn after_argument(case: &Case, q: &Q, filter: bool, after: &After) -> String {
+    let q = match q {
+        Q::Omitted => "",
+        Q::Variable => case.q,
+        Q::Literal(q) => q,
+    };
+    match after {
+        After::Omitted => String::new(),
+        After::Garbage => ", after: \"garbage\"".to_owned(),
+        After::At(index) => format!(", after: {:?}", page_token(q, filter, *index)),
+    }
+}
+
+/// A page token of the query `q` (with the generated filter when `filter`) right after the
+/// demo trail's row `index` (newest first), or past the trail's end: what a first page of
+/// that query would have handed out, made here from the demo's own rows.
+fn page_token(q: &str, filter: bool, index: usize) -> String {
+    let filter = crate::query::AuditLogFilter {
+        resource_type: filter.then(|| "workspace".to_owned()),
+        ..Default::default()
+    };
+    let compiled = harness().audit.compile(q, &filter).unwrap_or_default();
+    let rows = trail_rows();
+    let mut next = crate::cursor::Position::default();
+    let at = rows.get(index).or(rows.last()).expect("a trail");
+    next.advance_to(at.0, &at.1, false);
+    crate::cursor::encode_page(
+        &compiled,
+        &crate::cursor::PageToken {
+            next,
+            above: None,
+            count: 320,
+            count_cap: Some(2000),
+            density: 70.0,
+        },
+    )
+}
+
+/// The demo trail's rows as (instant, id), newest first.
+fn trail_rows() -> &'static [(crate::cursor::Instant, String)] {
+    static ROWS: OnceLock<Vec<(crate::cursor::Instant, String)>> = OnceLock::new();
+    ROWS.get_or_init(|| {
+        let harness = harness();
+        harness.runtime.block_on(async {
+            let body = demo::audit_page_body(DemoConfig::default(), 1000).await;
+            let page = crate::model::AuditPage::from_json(&body).expect("the demo's page");
+            (page.audit_logs.iter())
+                .map(|log| (crate::cursor::instant(&log.time), log.id.to_string()))
+                .collect()
+        })
+    })
 }
 
 fn variables(case: &Case) -> Value {

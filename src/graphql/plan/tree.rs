@@ -42,6 +42,8 @@ macro_rules! parents {
         pub(super) enum Parent {
             Query,
             Page,
+            Edge,
+            PageInfo,
             $($graphql,)*
         }
 
@@ -50,6 +52,8 @@ macro_rules! parents {
                 match self {
                     Self::Query => "Query",
                     Self::Page => "AuditLogPage",
+                    Self::Edge => "AuditLogEdge",
+                    Self::PageInfo => "PageInfo",
                     $(Self::$graphql => stringify!($graphql),)*
                 }
             }
@@ -64,7 +68,16 @@ macro_rules! parents {
                     (Self::Page, "auditLogs") => Some((Field::Rows, Some(Self::AuditLog))),
                     (Self::Page, "count") => Some((Field::Count, None)),
                     (Self::Page, "countCap") => Some((Field::CountCap, None)),
-                    (Self::Query | Self::Page, _) => None,
+                    (Self::Page, "edges") => Some((Field::Edges, Some(Self::Edge))),
+                    (Self::Page, "nodes") => Some((Field::Rows, Some(Self::AuditLog))),
+                    (Self::Page, "pageInfo") => Some((Field::PageInfo, Some(Self::PageInfo))),
+                    (Self::Edge, "cursor") => Some((Field::Cursor, None)),
+                    (Self::Edge, "node") => Some((Field::Node, Some(Self::AuditLog))),
+                    (Self::PageInfo, "endCursor") => Some((Field::EndCursor, None)),
+                    (Self::PageInfo, "startCursor") => Some((Field::StartCursor, None)),
+                    (Self::PageInfo, "hasNextPage") => Some((Field::HasNextPage, None)),
+                    (Self::PageInfo, "hasPreviousPage") => Some((Field::HasPreviousPage, None)),
+                    (Self::Query | Self::Page | Self::Edge | Self::PageInfo, _) => None,
                     $((Self::$graphql, _) => {
                         let mut index = 0;
                         $(
@@ -99,6 +112,16 @@ pub(super) enum Field {
     Rows,
     Count,
     CountCap,
+    /// The page's rows with their cursors, as a Relay connection's edges.
+    Edges,
+    PageInfo,
+    /// An edge's cursor and row.
+    Cursor,
+    Node,
+    EndCursor,
+    StartCursor,
+    HasNextPage,
+    HasPreviousPage,
     /// A field of a row object: its place in the object's row-schema table.
     Schema(u8),
     /// A row object's keys that the schema does not name.
