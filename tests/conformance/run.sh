@@ -3,7 +3,8 @@
 #   1. buf lint on proto/ (STANDARD rules, proto/buf.yaml);
 #   2. buf breaking against the proto of the previous commit, unless the package version changed;
 #   3. graphql-inspector diff of schema.graphql against the previous commit: breaking changes fail;
-#   4. graphql-http's GraphQL-over-HTTP audit suite against the real binary on its demo upstream.
+#   4. graphql-http's GraphQL-over-HTTP audit suite against the real binary on its demo upstream;
+#   5. Apollo Client's relayStylePagination paging the auditLogs connection to its end.
 # Run from anywhere: bash tests/conformance/run.sh
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -52,3 +53,7 @@ for _ in $(seq 1 300); do
 done
 [[ -n $addr ]] || { cat "$log"; echo "the gateway did not report its address"; exit 1; }
 node "$here/graphql-http-audit.mjs" "http://$addr/graphql"
+
+echo "== Apollo Client relayStylePagination over the auditLogs connection"
+# The demo's owner token (src/demo/mod.rs, DEMO_TOKEN).
+node "$here/apollo-relay.mjs" "http://$addr/graphql" demoowner0-DemoOwnerSecret0000001 "http://$addr/audit-logs/export"
