@@ -9,10 +9,10 @@
 //! window's count is not the caller's total) and the rows per day measured so far.
 //!
 //! Coder is asked for at most 100 rows a call, and each call after the first re-reads the
-//! one or two rows at the position to check that Coder's order has not shifted. A page
-//! gathers calls until it holds `limit` rows, except that it does not make a call for the
-//! last two rows alone: a page asked for more than 98 rows may hold up to two fewer, as
-//! AIP-158 and Relay both allow. Whether another page follows is exact: from the last
+//! row above the position and those delivered at it (usually one) to check that Coder's
+//! order has not shifted. A page gathers calls until it holds `limit` rows, except that it
+//! does not make a call for those re-read rows alone: a page asked for more than 98 rows
+//! may hold up to two fewer (more under ties), as AIP-158 and Relay both allow. Whether another page follows is exact: from the last
 //! call's count, or a probe below its window when the count cannot tell.
 
 use crate::{
@@ -23,9 +23,6 @@ use crate::{
     source::{DEFAULT_PAGE_SIZE, PageSource},
     walker::{self, MAX_CALL, Walker},
 };
-
-/// The rows a call re-reads at the position, at most: the last row above it and its own.
-const REREAD: usize = 2;
 
 /// The cursors of a page: after each of its rows (Relay's edge cursors), and of the page
 /// that follows (`None` on the last page).
@@ -189,14 +186,16 @@ pub(crate) async fn after(
     let mut walker = Walker::new(source.clone(), q.clone(), MAX_CALL, Some(from))
         .with_density(f64::from(token.density));
     let mut rows: Vec<Row> = Vec::new();
-    let mut asked = 0;
+    let (mut asked, mut reread) = (0, 0);
     while rows.len() < target {
         let remaining = target - rows.len();
-        // A call of 100 rows re-reads up to two: no call for those alone.
-        if asked >= MAX_CALL && remaining <= REREAD {
+        // A call of 100 rows that fell short by what it re-read: no call for those alone.
+        if asked >= MAX_CALL && remaining <= reread {
             break;
         }
-        asked = i32::try_from(remaining + REREAD)
+        // A call re-reads the last row above the position and the rows delivered at it.
+        reread = 1 + walker.next.seen.len();
+        asked = i32::try_from(remaining + reread)
             .unwrap_or(MAX_CALL)
             .min(MAX_CALL);
         walker.set_page_size(asked);

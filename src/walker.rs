@@ -134,6 +134,10 @@ pub(crate) struct Walker {
     /// Rows read at or above the position, up to the top of its window, by time: how far
     /// below a window's top the position lies.
     known: BTreeMap<Instant, HashSet<u64>>,
+    /// Rows above a resumed position that the walk skipped by offset and never read: the
+    /// day the window they were counted in ends, and how many (its hint, less the row the
+    /// first call re-reads). They count as known while windows end on that day.
+    base: Option<(NaiveDate, u32)>,
     /// Set by a probe below an empty window: the day the next window ends on, as nothing
     /// lies between its start and the position.
     cover: Option<NaiveDate>,
@@ -178,6 +182,12 @@ impl Walker {
             // A resumed position without an offset from the top: start at the top and skip.
             Plan::Offset => Some(0),
         };
+        let base = match (&plan, next.at, above) {
+            (Plan::Windows(_), Some(at), Some(above)) => {
+                Some((end_day(at), above.saturating_sub(1)))
+            }
+            _ => None,
+        };
         Self {
             source,
             q,
@@ -187,6 +197,7 @@ impl Walker {
             offset,
             next,
             known: BTreeMap::new(),
+            base,
             cover: None,
             density: 0.0,
             whole_group: None,
@@ -225,29 +236,33 @@ impl Walker {
     /// The rows the walk has read above its position inside the window its day ends (an
     /// export cursor's hint); `None` when it walks by offset.
     pub(crate) fn above(&self) -> Option<u32> {
-        match self.plan {
-            Plan::Windows(_) => Some(rows_above(
-                &self.next,
-                self.known
-                    .iter()
-                    .flat_map(|(at, ids)| std::iter::repeat_n(*at, ids.len())),
-            )),
-            Plan::Offset => None,
-        }
+        self.above_at(&self.next)
     }
 
     /// [`Walker::above`] for a position the walk has passed, inside the rows it delivered:
     /// what a cursor to that position hints.
     pub(crate) fn above_at(&self, position: &Position) -> Option<u32> {
         match self.plan {
-            Plan::Windows(_) => Some(rows_above(
-                position,
-                self.known
-                    .iter()
-                    .flat_map(|(at, ids)| std::iter::repeat_n(*at, ids.len())),
-            )),
+            Plan::Windows(_) => {
+                let read = rows_above(
+                    position,
+                    self.known
+                        .iter()
+                        .flat_map(|(at, ids)| std::iter::repeat_n(*at, ids.len())),
+                );
+                let skipped = position.at.map_or(0, |at| self.skipped_in(end_day(at)));
+                Some(read.saturating_add(skipped))
+            }
             Plan::Offset => None,
         }
+    }
+
+    /// The rows above a resumed position that the walk skipped, if a window ending on `to`
+    /// is the one they were counted in.
+    fn skipped_in(&self, to: NaiveDate) -> u32 {
+        self.base
+            .filter(|(day, _)| *day == to)
+            .map_or(0, |(_, rows)| rows)
     }
 
     /// Whether any row lies below the position: from the last call's count when it tells,
@@ -289,7 +304,9 @@ impl Walker {
             .range((lower, std::ops::Bound::Included(day_end(to))))
             .map(|(_, ids)| ids.len())
             .sum();
-        u32::try_from(count).unwrap_or(u32::MAX)
+        u32::try_from(count)
+            .unwrap_or(u32::MAX)
+            .saturating_add(self.skipped_in(to))
     }
 
     /// Whether a page of `rows` rows filled the call: a short page ends a window. A page
@@ -373,6 +390,7 @@ impl Walker {
             // Rows above the position went away (retention, or a hint from a cursor that no
             // longer holds): count them again from the window's top.
             self.known.clear();
+            self.base = None;
             self.offset = Some(0);
             return Ok(None);
         }
@@ -584,6 +602,7 @@ impl Walker {
         self.plan = Plan::Offset;
         self.offset = Some(0);
         self.known.clear();
+        self.base = None;
         self.limit = self.page_size;
     }
 

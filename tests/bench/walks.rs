@@ -1,5 +1,7 @@
 //! Deep-walk benchmark: what an export costs Coder's database, row by row, through date
-//! windows (the walker now) and by offset from the top (the walker before), in one run.
+//! windows (the walker now) and by offset from the top (the walker before), in one run;
+//! and what a client paging through the whole trail costs it, with cursor pages (page
+//! tokens, `after`) and with `offset` (what clients had before).
 //!
 //! The demo Coder runs in this process and counts, for every call, the rows its page query
 //! walks (offset plus returned) and the rows its count query walks (matching rows up to
@@ -21,7 +23,7 @@
 use std::time::{Duration, Instant};
 
 use coder_audit_gateway::{
-    audit::{AuditLogs, Limits, StreamOptions},
+    audit::{AuditLogQuery, AuditLogs, Limits, StreamOptions},
     auth::SessionToken,
     call::{CallContext, Protocol, RequestInfo},
     demo::{self, Cost, DEMO_TOKEN, DemoConfig, DemoHandle},
@@ -35,7 +37,8 @@ struct Run {
     cost: Cost,
 }
 
-async fn export(upstream: &str, handle: &DemoHandle, page: i32, offset_walk: bool) -> Run {
+/// The gateway's core in front of `upstream`, and a call as the demo's owner.
+fn core(upstream: &str, offset_walk: bool) -> (AuditLogs, CallContext) {
     let client = CoderClient::new(
         &upstream.parse().expect("url"),
         ClientConfig {
@@ -60,6 +63,11 @@ async fn export(upstream: &str, handle: &DemoHandle, page: i32, offset_walk: boo
         info: RequestInfo::generate(),
         deadline: None,
     };
+    (audit, call)
+}
+
+async fn export(upstream: &str, handle: &DemoHandle, page: i32, offset_walk: bool) -> Run {
+    let (audit, call) = core(upstream, offset_walk);
     let before = handle.cost();
     let started = Instant::now();
     let mut export = audit
@@ -75,6 +83,52 @@ async fn export(upstream: &str, handle: &DemoHandle, page: i32, offset_walk: boo
     let mut rows = 0;
     while let Some(batch) = export.next().await.expect("batch") {
         rows += batch.rows.len();
+    }
+    Run {
+        rows,
+        elapsed: started.elapsed(),
+        cost: handle.cost().since(before),
+    }
+}
+
+/// Pages through the whole trail as a client would: with page tokens (`after`), or with
+/// `offset` (what clients had before).
+async fn pages(upstream: &str, handle: &DemoHandle, limit: i32, by_offset: bool) -> Run {
+    let (audit, call) = core(upstream, false);
+    let before = handle.cost();
+    let started = Instant::now();
+    let mut query = AuditLogQuery {
+        limit,
+        ..AuditLogQuery::default()
+    };
+    let mut rows = 0;
+    if by_offset {
+        loop {
+            let fetched = audit.list(&call, &query).await.expect("a page");
+            let got = fetched.page.audit_logs.len();
+            rows += got;
+            if got < usize::try_from(limit).expect("limit") {
+                break;
+            }
+            query.offset += limit;
+        }
+    } else {
+        let first = audit
+            .list_with_cursors(&call, &query, |view, cursors| {
+                (view.audit_logs.len(), cursors.next().map(str::to_owned))
+            })
+            .await
+            .expect("the first page");
+        let (got, mut token) = first.page;
+        rows += got;
+        while let Some(after) = token {
+            let page = audit
+                .list_after(&call, &query, "after", &after)
+                .await
+                .expect("a page");
+            rows += page.rows.len();
+            token = page.cursors.next().map(str::to_owned);
+        }
     }
     Run {
         rows,
@@ -143,6 +197,14 @@ fn main() {
             if rows <= offset_max {
                 let run = export(&upstream, &handle, 100, true).await;
                 line(&mut report, &name, "offset (before)", 100, &run);
+            }
+            for limit in [25, 50, 100] {
+                let run = pages(&upstream, &handle, limit, false).await;
+                line(&mut report, &name, "cursor pages", limit, &run);
+            }
+            if rows <= offset_max {
+                let run = pages(&upstream, &handle, 100, true).await;
+                line(&mut report, &name, "offset pages (before)", 100, &run);
             }
         }
         report
