@@ -11,11 +11,17 @@
 //! GraphQL asks for a page of 25 with ten row fields, and for a page of 100 with every field
 //! of the contract; gRPC always carries every field.
 //!
-//! Run: `cargo bench --bench load` (`BENCH_SECONDS` sets the measured seconds per scenario,
-//! default 4). With `BASELINE_BIN=<path to another build of the gateway>` every gateway
-//! scenario also runs against that build, in the same run, as the "before" rows. The table
-//! goes to stdout and to `target/load-report.md`. `BENCH_FILTER=<text>` runs only the gateway
-//! scenarios whose name (e.g. `0ms 25 32 gRPC`) contains it, to profile one.
+//! Each scenario runs three times, interleaved with the other builds' and targets' runs of the
+//! same scenario (direct, then each target on each build, three rounds), and each row reports
+//! the median of its three runs, metric by metric: one noisy second on a busy machine moves a
+//! row less, and before and after see the same machine state.
+//!
+//! Run: `cargo bench --bench load` (`BENCH_SECONDS` sets the measured seconds per run,
+//! default 4; `BENCH_UPSTREAM_MS`, default `0,5`, the upstream speeds). With
+//! `BASELINE_BIN=<path to another build of the gateway>` every gateway scenario also runs
+//! against that build, in the same run, as the "before" rows. The table goes to stdout and to
+//! `target/load-report.md`. `BENCH_FILTER=<text>` runs only the gateway scenarios whose name
+//! (e.g. `0ms 25 32 gRPC`) contains it, to profile one.
 
 #![allow(
     clippy::expect_used,
@@ -59,7 +65,11 @@ impl Target {
     }
 }
 
+/// Runs of one scenario a row reports.
+const ROUNDS: usize = 3;
+
 /// One scenario's measurements.
+#[derive(Clone)]
 struct Sample {
     requests: usize,
     errors: usize,
@@ -73,6 +83,10 @@ struct Sample {
 impl Sample {
     fn throughput(&self) -> f64 {
         self.requests as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn cpu_per_request(&self) -> f64 {
+        self.cpu / self.requests.max(1) as f64
     }
 
     fn percentile(&self, p: f64) -> Duration {
@@ -240,6 +254,17 @@ async fn measure(
     }
 }
 
+/// The median of a scenario's runs, metric by metric (each metric's own middle run).
+struct Median(Vec<Sample>);
+
+impl Median {
+    fn of(&self, metric: impl Fn(&Sample) -> f64) -> f64 {
+        let mut values: Vec<f64> = self.0.iter().map(metric).collect();
+        values.sort_by(f64::total_cmp);
+        values.get(values.len() / 2).copied().unwrap_or(0.0)
+    }
+}
+
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
@@ -270,7 +295,7 @@ async fn run(window: Duration) -> String {
     // E.g. `0ms 25 32 gRPC`: only the gateway scenarios whose name contains it (to profile one).
     let filter = std::env::var("BENCH_FILTER").ok();
     let mut report = format!(
-        "# Gateway overhead, {} s per scenario after 1 s warm-up ({} cores)\n\n\
+        "# Gateway overhead, median of {ROUNDS} interleaved runs of {} s after 1 s warm-up ({} cores)\n\n\
          GraphQL: page 25 with ten row fields, page 100 with every field. gRPC: every field.\n\n\
          | upstream | page | conc. | target | req/s | p50 ms | p90 ms | p99 ms | errors | gateway CPU ms/req | gateway peak RSS MiB | throughput vs direct | added p50 ms |\n\
          |---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
@@ -281,7 +306,12 @@ async fn run(window: Duration) -> String {
         .pool_max_idle_per_host(256)
         .build()
         .expect("client");
-    for service_time in [Duration::ZERO, Duration::from_millis(5)] {
+    let upstream_ms: Vec<u64> = std::env::var("BENCH_UPSTREAM_MS")
+        .unwrap_or_else(|_| "0,5".to_owned())
+        .split(',')
+        .filter_map(|ms| ms.trim().parse().ok())
+        .collect();
+    for service_time in upstream_ms.into_iter().map(Duration::from_millis) {
         let addr = demo::spawn(DemoConfig {
             service_time,
             ..DemoConfig::default()
@@ -294,94 +324,132 @@ async fn run(window: Duration) -> String {
             subjects.push(Subject::start("before", Some(binary), &upstream, &http).await);
         }
         subjects.push(Subject::start("", None, &upstream, &http).await);
-        let current = subjects.last().expect("this build");
         for rows in [25, 100] {
             for concurrency in [1, 32] {
-                let direct = measure(
-                    &current.clients,
-                    &current.gateway,
-                    Target::Direct,
+                let setting = Setting {
+                    service_time,
                     rows,
                     concurrency,
                     window,
                     ticks,
-                )
-                .await;
-                report.push_str(&line(
-                    service_time,
-                    rows,
-                    concurrency,
-                    "direct",
-                    &direct,
-                    None,
-                ));
-                for target in [Target::Graphql, Target::Grpc] {
-                    for subject in &subjects {
-                        let name = if subject.label.is_empty() {
-                            target.name().to_owned()
-                        } else {
-                            format!("{} ({})", target.name(), subject.label)
-                        };
-                        let scenario =
-                            format!("{}ms {rows} {concurrency} {name}", service_time.as_millis());
-                        if filter
-                            .as_ref()
-                            .is_some_and(|f| !scenario.contains(f.as_str()))
-                        {
-                            continue;
-                        }
-                        let sample = measure(
-                            &subject.clients,
-                            &subject.gateway,
-                            target,
-                            rows,
-                            concurrency,
-                            window,
-                            ticks,
-                        )
-                        .await;
-                        report.push_str(&line(
-                            service_time,
-                            rows,
-                            concurrency,
-                            &name,
-                            &sample,
-                            Some(&direct),
-                        ));
-                    }
-                }
+                };
+                report.push_str(&scenario(&subjects, &setting, filter.as_deref()).await);
             }
         }
     }
     report
 }
 
-/// One row of the table; `direct` is the same scenario without the gateway.
+/// What one scenario runs with.
+struct Setting {
+    service_time: Duration,
+    rows: i32,
+    concurrency: usize,
+    window: Duration,
+    ticks: f64,
+}
+
+/// One scenario's rows: direct, then each target on each build, each the median of its
+/// interleaved runs. The last subject is this build.
+async fn scenario(subjects: &[Subject], setting: &Setting, filter: Option<&str>) -> String {
+    let Setting {
+        service_time,
+        rows,
+        concurrency,
+        window,
+        ticks,
+    } = *setting;
+    let current = subjects.last().expect("this build");
+    let mut report = String::new();
+    // Rounds of every run of the scenario, interleaved: direct, then each target
+    // on each build.
+    let mut runs: Vec<(String, Vec<Sample>)> = vec![("direct".to_owned(), Vec::new())];
+    let mut plan = Vec::new();
+    for target in [Target::Graphql, Target::Grpc] {
+        for (index, subject) in subjects.iter().enumerate() {
+            let name = if subject.label.is_empty() {
+                target.name().to_owned()
+            } else {
+                format!("{} ({})", target.name(), subject.label)
+            };
+            let scenario = format!("{}ms {rows} {concurrency} {name}", service_time.as_millis());
+            if filter.is_some_and(|f| !scenario.contains(f)) {
+                continue;
+            }
+            plan.push((target, index));
+            runs.push((name, Vec::new()));
+        }
+    }
+    for _ in 0..ROUNDS {
+        let direct = measure(
+            &current.clients,
+            &current.gateway,
+            Target::Direct,
+            rows,
+            concurrency,
+            window,
+            ticks,
+        )
+        .await;
+        runs[0].1.push(direct);
+        for (slot, (target, index)) in plan.iter().enumerate() {
+            let subject = &subjects[*index];
+            let sample = measure(
+                &subject.clients,
+                &subject.gateway,
+                *target,
+                rows,
+                concurrency,
+                window,
+                ticks,
+            )
+            .await;
+            runs[slot + 1].1.push(sample);
+        }
+    }
+    let direct = Median(runs[0].1.clone());
+    for (i, (name, samples)) in runs.into_iter().enumerate() {
+        let sample = Median(samples);
+        let against = (i > 0).then_some(&direct);
+        report.push_str(&line(
+            service_time,
+            rows,
+            concurrency,
+            &name,
+            &sample,
+            against,
+        ));
+    }
+    report
+}
+
+/// One row of the table, each metric the median of the scenario's runs; `direct` is the same
+/// scenario without the gateway.
 fn line(
     service_time: Duration,
     rows: i32,
     concurrency: usize,
     name: &str,
-    sample: &Sample,
-    direct: Option<&Sample>,
+    sample: &Median,
+    direct: Option<&Median>,
 ) -> String {
+    let throughput = sample.of(Sample::throughput);
+    let p50 = sample.of(|s| ms(s.percentile(0.5)));
     let (ratio, added, cpu) = match direct {
-        Some(d) if sample.requests > 0 => (
-            format!("{:.0}%", 100.0 * sample.throughput() / d.throughput()),
-            format!("{:+.3}", ms(sample.percentile(0.5)) - ms(d.percentile(0.5))),
-            format!("{:.3}", 1e3 * sample.cpu / sample.requests as f64),
+        Some(d) if throughput > 0.0 => (
+            format!("{:.0}%", 100.0 * throughput / d.of(Sample::throughput)),
+            format!("{:+.3}", p50 - d.of(|s| ms(s.percentile(0.5)))),
+            format!("{:.3}", 1e3 * sample.of(Sample::cpu_per_request)),
         ),
         _ => (String::new(), String::new(), String::new()),
     };
     let line = format!(
-        "| {} ms | {rows} | {concurrency} | {name} | {:.0} | {:.3} | {:.3} | {:.3} | {} | {cpu} | {:.1} | {ratio} | {added} |\n",
+        "| {} ms | {rows} | {concurrency} | {name} | {throughput:.0} | {p50:.3} | {:.3} | {:.3} | {:.0} | {cpu} | {:.1} | {ratio} | {added} |\n",
         service_time.as_millis(),
-        sample.throughput(),
-        ms(sample.percentile(0.5)),
-        ms(sample.percentile(0.9)),
-        ms(sample.percentile(0.99)),
-        sample.errors,
-        sample.peak_rss_kib as f64 / 1024.0,
+        sample.of(|s| ms(s.percentile(0.9))),
+        sample.of(|s| ms(s.percentile(0.99))),
+        sample.of(|s| s.errors as f64),
+        sample.of(|s| s.peak_rss_kib as f64) / 1024.0,
     );
     eprint!("{line}");
     line
