@@ -162,20 +162,22 @@ impl AuditLogs {
     }
 
     /// Lists a first page (no token) for the caller, read in place as [`AuditLogs::list_with`]
-    /// reads it, with its cursors: after each row, and the next page's token.
+    /// reads it, with its cursors: the next page's token, and with `edges` the cursor after
+    /// each row.
     pub async fn list_with_cursors<T>(
         &self,
         call: &CallContext,
         query: &AuditLogQuery,
+        edges: bool,
         read: impl FnOnce(PageView<'_>, PageCursors) -> T,
     ) -> Result<Fetched<T>, Error> {
         let q = self.validate(query)?;
         self.list_with(call, query, |page| {
-            let keys = page
-                .audit_logs
-                .iter()
-                .map(|row| (cursor::instant(&row.time), row.id.as_ref()));
-            let cursors = PageCursors::first(&q, keys, (page.count, page.count_cap), query.offset);
+            let keys: Vec<_> = (page.audit_logs.iter())
+                .map(|row| (cursor::instant(&row.time), row.id.as_ref()))
+                .collect();
+            let count = (page.count, page.count_cap);
+            let cursors = PageCursors::first(&q, &keys, count, query.offset, edges);
             read(page, cursors)
         })
         .await

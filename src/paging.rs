@@ -45,20 +45,19 @@ pub struct PageCursors {
 }
 
 impl PageCursors {
-    /// The cursors of a first page (no token): rows read at `offset` from the top, with
-    /// Coder's count of the query.
+    /// The cursors of a first page (no token): `rows` (instant and id, newest first) read at
+    /// `offset` from the top, with Coder's count of the query. The cursors after each row
+    /// ([`PageCursors::after`]) are kept only with `edges`: without, only the next page's token
+    /// is made, and no id is copied.
     #[must_use]
-    pub fn first<'a>(
+    pub fn first(
         q: &str,
-        rows: impl IntoIterator<Item = (Instant, &'a str)>,
+        rows: &[(Instant, &str)],
         (count, count_cap): (i64, Option<i64>),
         offset: i32,
+        edges: bool,
     ) -> Self {
-        let keys: Vec<(Instant, String, bool)> = rows
-            .into_iter()
-            .map(|(at, id)| (at, id.to_owned(), false))
-            .collect();
-        let read = i64::from(offset.max(0)) + i64::try_from(keys.len()).unwrap_or(i64::MAX);
+        let read = i64::from(offset.max(0)) + i64::try_from(rows.len()).unwrap_or(i64::MAX);
         let exact = count_cap.is_none_or(|cap| count <= cap);
         let mut cursors = Self {
             q: q.to_owned(),
@@ -68,13 +67,26 @@ impl PageCursors {
             from_top: offset == 0,
             count,
             count_cap,
-            density: density(&keys),
-            has_next: count > read || (!exact && !keys.is_empty()),
+            density: density(rows.iter().map(|row| row.0)),
+            has_next: count > read || (!exact && !rows.is_empty()),
             end: None,
-            keys,
+            keys: if edges {
+                (rows.iter())
+                    .map(|&(at, id)| (at, id.to_owned(), false))
+                    .collect()
+            } else {
+                Vec::new()
+            },
         };
-        if let Some(last) = cursors.keys.len().checked_sub(1) {
-            let (position, above) = cursors.position_after(last);
+        if let Some(&(last, _)) = rows.last() {
+            // The rows at the last row's time close the page: the position after it.
+            let mut position = Position::default();
+            let group = rows.iter().rev().take_while(|row| row.0 == last).count();
+            for &(at, id) in &rows[rows.len() - group..] {
+                position.advance_to(at, id, false);
+            }
+            let above =
+                (offset == 0).then(|| walker::rows_above(&position, rows.iter().map(|row| row.0)));
             cursors.end = Some(cursors.encode(position, above));
         }
         cursors
@@ -83,7 +95,9 @@ impl PageCursors {
     /// Resumes right after row `index` of the page (Relay's edge cursor).
     #[must_use]
     pub fn after(&self, index: usize) -> String {
-        if index + 1 == self.keys.len()
+        // The last row's is the end cursor; past the rows kept (a first page made without
+        // `edges`), the end cursor too.
+        if index + 1 >= self.keys.len()
             && let Some(end) = &self.end
         {
             return end.clone();
@@ -150,8 +164,9 @@ impl PageCursors {
 }
 
 /// Rows per day on a page read newest first: what sizes the next page's window.
-fn density(keys: &[(Instant, String, bool)]) -> f32 {
-    let (Some(top), Some(last)) = (keys.first(), keys.last()) else {
+fn density(times: impl ExactSizeIterator<Item = Instant> + DoubleEndedIterator + Clone) -> f32 {
+    let rows = times.len();
+    let (Some(top), Some(last)) = (times.clone().next(), times.last()) else {
         return 0.0;
     };
     #[allow(
@@ -160,8 +175,8 @@ fn density(keys: &[(Instant, String, bool)]) -> f32 {
         reason = "an estimate"
     )]
     let per_day = {
-        let seconds = (top.0.0 - last.0.0).max(1) as f64;
-        (keys.len() as f64 / (seconds / 86_400.0)) as f32
+        let seconds = (top.0 - last.0).max(1) as f64;
+        (rows as f64 / (seconds / 86_400.0)) as f32
     };
     per_day
 }

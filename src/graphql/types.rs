@@ -119,9 +119,11 @@ impl AuditLogPage {
     fn cursors(&self) -> &PageCursors {
         self.cursors.get_or_init(|| {
             let (q, offset) = self.first.clone().unwrap_or_default();
-            let keys = (self.page.audit_logs.iter())
-                .map(|log| (crate::cursor::instant(&log.time), log.id.as_ref()));
-            PageCursors::first(&q, keys, (self.page.count, self.page.count_cap), offset)
+            let keys: Vec<_> = (self.page.audit_logs.iter())
+                .map(|log| (crate::cursor::instant(&log.time), log.id.as_ref()))
+                .collect();
+            let count = (self.page.count, self.page.count_cap);
+            PageCursors::first(&q, &keys, count, offset, true)
         })
     }
 }

@@ -116,12 +116,16 @@ impl AuditGrpc {
                     cursors.next().unwrap_or_default(),
                 ))
             };
-            (self.audit.list_with_cursors(&call, &query, read).await).and_then(|fetched| {
-                Ok(Fetched {
-                    page: fetched.page?,
-                    coder_request_id: fetched.coder_request_id,
+            (self
+                .audit
+                .list_with_cursors(&call, &query, false, read)
+                .await)
+                .and_then(|fetched| {
+                    Ok(Fetched {
+                        page: fetched.page?,
+                        coder_request_id: fetched.coder_request_id,
+                    })
                 })
-            })
         } else {
             let page = self
                 .audit

@@ -114,7 +114,7 @@ async fn pages(upstream: &str, handle: &DemoHandle, limit: i32, by_offset: bool)
         }
     } else {
         let first = audit
-            .list_with_cursors(&call, &query, |view, cursors| {
+            .list_with_cursors(&call, &query, false, |view, cursors| {
                 (view.audit_logs.len(), cursors.next().map(str::to_owned))
             })
             .await

@@ -328,7 +328,7 @@ async fn page(
         let has_previous = query.offset > 0;
         super::error::counted(
             audit
-                .list_with_cursors(call, query, |view, cursors| {
+                .list_with_cursors(call, query, true, |view, cursors| {
                     let connection = encode::Connection {
                         cursors: &cursors,
                         has_previous,
