@@ -240,10 +240,10 @@ impl CoderClient {
         {
             return Err(too_large(length.to_string()));
         }
-        let capacity = response
-            .content_length()
-            .map_or(0, |l| usize::try_from(l).unwrap_or(max));
-        let mut body = Vec::with_capacity(capacity);
+        // Coder writes large pages chunked, without a length: the chunks are kept and joined
+        // once at their total size, instead of a buffer that grows (and copies) as it goes.
+        let mut chunks = Vec::new();
+        let mut size = 0;
         while let Some(chunk) = response.chunk().await.map_err(|e| {
             if e.is_timeout() {
                 Error::Timeout {
@@ -258,10 +258,15 @@ impl CoderClient {
                 }
             }
         })? {
-            if body.len() + chunk.len() > max {
+            if size + chunk.len() > max {
                 // Dropping the response closes the connection instead of reading on.
-                return Err(too_large(format!("more than {}", body.len())));
+                return Err(too_large(format!("more than {size}")));
             }
+            size += chunk.len();
+            chunks.push(chunk);
+        }
+        let mut body = Vec::with_capacity(size);
+        for chunk in chunks {
             body.extend_from_slice(&chunk);
         }
         Ok(Answer {
