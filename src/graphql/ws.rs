@@ -33,11 +33,68 @@ pub(crate) struct WsLimits {
     pub(crate) max_subscriptions: usize,
 }
 
-/// What subscription tasks hand to the connection's writer.
-enum Outgoing {
-    Message(Value),
-    /// The subscription ended (after its `complete` or `error`).
-    Finished(String),
+/// A message a subscription task hands to the connection's writer.
+///
+/// It names the subscription by id *and* serial: an id is free for reuse the moment its
+/// `complete` or `error` is sent (or the client's `complete` is read), so a message still
+/// queued from an earlier subscription with the same id must neither reach the client nor
+/// end the new one.
+struct Outgoing {
+    id: String,
+    serial: u64,
+    message: Value,
+    /// The subscription's last message (its `complete` or `error`).
+    last: bool,
+}
+
+/// The subscriptions a connection runs, by id, each with the serial that tells it from an
+/// earlier one that had the same id.
+#[derive(Default)]
+struct Running {
+    tasks: HashMap<String, (u64, AbortHandle)>,
+    serials: u64,
+}
+
+impl Running {
+    /// Whether `outgoing` goes to the client: only a current subscription's messages do.
+    /// Its last message frees its id at once, so the client may take the id again as soon
+    /// as it reads that message.
+    fn deliver(&mut self, outgoing: &Outgoing) -> bool {
+        let current = self
+            .tasks
+            .get(&outgoing.id)
+            .is_some_and(|(serial, _)| *serial == outgoing.serial);
+        if current && outgoing.last {
+            self.tasks.remove(&outgoing.id);
+        }
+        current
+    }
+
+    /// Runs `task` as the subscription `id`; its messages carry the serial returned.
+    fn start(&mut self, id: &str, task: AbortHandle, serial: u64) {
+        self.tasks.insert(id.to_owned(), (serial, task));
+    }
+
+    fn next_serial(&mut self) -> u64 {
+        self.serials += 1;
+        self.serials
+    }
+
+    /// Stops and forgets the subscription with this id, if one runs.
+    fn stop(&mut self, id: &str) {
+        if let Some((_, task)) = self.tasks.remove(id) {
+            task.abort();
+        }
+    }
+}
+
+impl Drop for Running {
+    /// A connection's subscriptions end with it, however it ends.
+    fn drop(&mut self) {
+        for (_, task) in self.tasks.values() {
+            task.abort();
+        }
+    }
 }
 
 fn close(code: u16, reason: &str) -> Message {
@@ -130,7 +187,7 @@ pub(super) async fn serve(
         return;
     };
     let (tx, mut rx) = mpsc::channel::<Outgoing>(16);
-    let mut running: HashMap<String, AbortHandle> = HashMap::new();
+    let mut running = Running::default();
     let mut keepalive =
         tokio::time::interval_at(tokio::time::Instant::now() + KEEPALIVE, KEEPALIVE);
     loop {
@@ -159,8 +216,8 @@ pub(super) async fn serve(
                         break;
                     }
                     Some("complete") => {
-                        if let Some(task) = message["id"].as_str().and_then(|id| running.remove(id)) {
-                            task.abort();
+                        if let Some(id) = message["id"].as_str() {
+                            running.stop(id);
                         }
                     }
                     Some("subscribe") => {
@@ -181,25 +238,20 @@ pub(super) async fn serve(
                     }
                 }
             }
-            Some(outgoing) = rx.recv() => match outgoing {
-                Outgoing::Message(message) => {
-                    if socket.send(Message::Text(message.to_string().into())).await.is_err() {
-                        break;
-                    }
+            Some(outgoing) = rx.recv() => {
+                if !running.deliver(&outgoing) {
+                    continue;
                 }
-                Outgoing::Finished(id) => {
-                    running.remove(&id);
+                if socket.send(Message::Text(outgoing.message.to_string().into())).await.is_err() {
+                    break;
                 }
-            },
+            }
             _ = keepalive.tick() => {
                 if socket.send(Message::Text(json!({"type": "ping"}).to_string().into())).await.is_err() {
                     break;
                 }
             }
         }
-    }
-    for task in running.into_values() {
-        task.abort();
     }
 }
 
@@ -208,7 +260,7 @@ pub(super) async fn serve(
 /// message (`Ok(Some)`).
 fn subscribe(
     message: &Value,
-    running: &mut HashMap<String, AbortHandle>,
+    running: &mut Running,
     limits: WsLimits,
     schema: &GatewaySchema,
     token: &Result<SessionToken, TokenError>,
@@ -222,10 +274,10 @@ fn subscribe(
             "a subscribe message needs an id and a payload with a query".to_owned(),
         ));
     };
-    if running.contains_key(id) {
+    if running.tasks.contains_key(id) {
         return Err((4409, format!("Subscriber for {id} already exists")));
     }
-    if running.len() >= limits.max_subscriptions {
+    if running.tasks.len() >= limits.max_subscriptions {
         return Ok(Some(json!({"type": "error", "id": id, "payload": [{
             "message": format!("this connection already holds {} subscriptions (--max-subscriptions-per-connection)", limits.max_subscriptions),
             "extensions": {"code": "TOO_MANY_SUBSCRIPTIONS"},
@@ -245,13 +297,15 @@ fn subscribe(
         info: info.clone(),
         coder_request_id: std::sync::Arc::default(),
     };
+    let serial = running.next_serial();
     let task = tokio::spawn(run(
         schema.clone(),
         request.data(caller),
         id.to_owned(),
+        serial,
         tx.clone(),
     ));
-    running.insert(id.to_owned(), task.abort_handle());
+    running.start(id, task.abort_handle(), serial);
     Ok(None)
 }
 
@@ -261,36 +315,86 @@ async fn run(
     schema: GatewaySchema,
     request: async_graphql::Request,
     id: String,
+    serial: u64,
     tx: mpsc::Sender<Outgoing>,
 ) {
+    let send = |message: Value, last: bool| {
+        tx.send(Outgoing {
+            id: id.clone(),
+            serial,
+            message,
+            last,
+        })
+    };
     let mut responses = schema.execute_stream(request);
-    let mut failed = false;
     while let Some(response) = responses.next().await {
-        let message = if response.data == async_graphql::Value::Null && !response.errors.is_empty()
-        {
-            failed = true;
-            json!({"type": "error", "id": id, "payload": response.errors})
-        } else {
-            json!({"type": "next", "id": id, "payload": response})
-        };
-        if tx.send(Outgoing::Message(message)).await.is_err() {
+        if response.data == async_graphql::Value::Null && !response.errors.is_empty() {
+            let _ = send(
+                json!({"type": "error", "id": id, "payload": response.errors}),
+                true,
+            )
+            .await;
             return;
         }
-        if failed {
-            break;
+        let next = json!({"type": "next", "id": id, "payload": response});
+        if send(next, false).await.is_err() {
+            return;
         }
     }
-    if !failed {
-        let _ = tx
-            .send(Outgoing::Message(json!({"type": "complete", "id": id})))
-            .await;
-    }
-    let _ = tx.send(Outgoing::Finished(id)).await;
+    let _ = send(json!({"type": "complete", "id": id}), true).await;
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn message(id: &str, serial: u64, last: bool) -> Outgoing {
+        Outgoing {
+            id: id.to_owned(),
+            serial,
+            message: json!({"id": id}),
+            last,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_late_message_of_an_ended_subscription_neither_reaches_nor_ends_its_successor() {
+        let idle = || tokio::spawn(std::future::pending::<()>()).abort_handle();
+        let mut running = Running::default();
+        let first = running.next_serial();
+        running.start("1", idle(), first);
+        // The client completes "1" and subscribes with "1" again before the first stream's
+        // last messages (queued already) are written.
+        running.stop("1");
+        let second = running.next_serial();
+        running.start("1", idle(), second);
+        assert!(
+            !running.deliver(&message("1", first, false)),
+            "a stale `next`"
+        );
+        assert!(!running.deliver(&message("1", first, true)), "a stale end");
+        assert!(
+            running.tasks.contains_key("1"),
+            "the stale end left the new one running"
+        );
+        // The new stream's own end frees the id at once.
+        assert!(running.deliver(&message("1", second, false)));
+        assert!(running.deliver(&message("1", second, true)));
+        assert!(
+            !running.tasks.contains_key("1"),
+            "the id is free after its end"
+        );
+    }
+
+    #[tokio::test]
+    async fn every_subscription_of_a_connection_is_aborted_with_it() {
+        let mut running = Running::default();
+        let task = tokio::spawn(std::future::pending::<()>());
+        let serial = running.next_serial();
+        running.start("1", task.abort_handle(), serial);
+        drop(running);
+        assert!(task.await.is_err_and(|e| e.is_cancelled()));
+    }
 
     #[test]
     fn the_token_is_found_in_the_payload_whatever_the_key_case() {

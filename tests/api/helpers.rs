@@ -39,6 +39,16 @@ pub(crate) struct Gateway {
     http: reqwest::Client,
 }
 
+impl Gateway {
+    /// A gateway already serving on `addr` (the binary, started with [`start_binary`]).
+    pub(crate) fn at(addr: SocketAddr) -> Self {
+        Self {
+            addr,
+            http: crate::helpers::http(),
+        }
+    }
+}
+
 /// Starts the gateway from command-line style arguments, pointed at `upstream`.
 pub(crate) async fn gateway(upstream: &str, extra: &[&str]) -> Gateway {
     let mut args = vec![

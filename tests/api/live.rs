@@ -134,10 +134,7 @@ async fn a_subscription_streams_new_rows_and_resumes_from_its_cursor() {
     assert_eq!(receive(&mut socket).await["type"], "pong");
     subscribe(&mut socket, "a", json!({})).await;
     // The watch is established once Coder has been asked where "now" is.
-    let calls = handle.audit_calls();
-    while handle.audit_calls() == calls {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    until_coder_is_called(&handle, handle.audit_calls()).await;
     handle.record(3, false);
     let expected = newest(&handle, 3);
     let mut cursor = String::new();
@@ -269,6 +266,111 @@ async fn refusals_are_error_messages_with_codes() {
     // A second subscriber with a live id breaks the protocol: 4409.
     subscribe(&mut socket, "3", json!({})).await;
     assert_eq!(receive(&mut socket).await["closed"], 4409);
+}
+
+/// Waits (boundedly) until the demo has answered more audit requests than `calls`.
+async fn until_coder_is_called(handle: &DemoHandle, calls: u64) {
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while handle.audit_calls() == calls {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the watch asks Coder in time");
+}
+
+/// The gateway's `gateway_watches_open`, from its `/metrics`.
+async fn watches_open(gateway: &Gateway) -> f64 {
+    let text = http()
+        .get(format!("http://{}/metrics", gateway.addr))
+        .send()
+        .await
+        .expect("metrics answer")
+        .text()
+        .await
+        .expect("text");
+    text.lines()
+        .find_map(|line| line.strip_prefix("gateway_watches_open "))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test]
+async fn an_id_is_free_the_moment_its_end_arrives_and_nothing_outlives_the_socket() {
+    // The binary in its own process, so that its watch gauge counts this test's watches alone.
+    let (addr, handle) = demo::spawn_with_handle(DemoConfig::default())
+        .await
+        .expect("demo starts");
+    let upstream = format!("http://{addr}");
+    let (mut child, _, gateway_addr) = tokio::task::spawn_blocking(move || {
+        crate::helpers::start_binary(&[
+            "--listen",
+            "127.0.0.1:0",
+            "--coder-url",
+            &upstream,
+            "--watch-interval",
+            "200ms",
+        ])
+    })
+    .await
+    .expect("join");
+    let gateway = Gateway::at(gateway_addr.parse().expect("an address"));
+    let mut socket = connect(&gateway, &[]).await;
+    init(&mut socket, json!({"Coder-Session-Token": DEMO_TOKEN})).await;
+    // As many subscriptions as a connection may hold, all on one poller.
+    let ids: Vec<String> = (1..=16).map(|n| n.to_string()).collect();
+    for id in &ids {
+        let calls = handle.audit_calls();
+        subscribe(&mut socket, id, json!({})).await;
+        until_coder_is_called(&handle, calls).await;
+    }
+    // Coder turns the token away: every subscription ends on its own with an error, all at
+    // once, and the client takes each id again the moment its error arrives. The protocol
+    // frees an id then, so the new `subscribe` must be served (here: refused by Coder, as an
+    // `error`), never closed with 4409, however far behind the server's own bookkeeping of
+    // the old stream is. Driven by the messages alone.
+    handle.fail_with(Some((StatusCode::UNAUTHORIZED, None)));
+    let mut ended = Vec::new();
+    let mut refused = Vec::new();
+    while refused.len() < ids.len() {
+        let message = receive(&mut socket).await;
+        assert_eq!(message["type"], "error", "{message}");
+        let id = message["id"].as_str().expect("id").to_owned();
+        if ended.contains(&id) {
+            refused.push(id);
+        } else {
+            subscribe(&mut socket, &id, json!({"q": "foo:bar"})).await;
+            ended.push(id);
+        }
+    }
+    handle.fail_with(None);
+    // Complete a live subscription, take its id again at once, then close the socket.
+    let calls = handle.audit_calls();
+    subscribe(&mut socket, "1", json!({})).await;
+    until_coder_is_called(&handle, calls).await;
+    send(&mut socket, json!({"type": "complete", "id": "1"})).await;
+    let calls = handle.audit_calls();
+    subscribe(&mut socket, "1", json!({})).await;
+    until_coder_is_called(&handle, calls).await;
+    socket.close(None).await.expect("close");
+    drop(socket);
+
+    // Once the socket is gone, so is every watch it held: the gauge comes back to 0 (a
+    // bounded loop on the gateway's own count), and then no call to Coder follows.
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while watches_open(&gateway).await > 0.0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("every watch of the socket ends");
+    let calls = handle.audit_calls();
+    // Three watch intervals: a poller still running would have called by then.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(handle.audit_calls(), calls, "a watch outlived its socket");
+    tokio::task::spawn_blocking(move || crate::helpers::terminate(&mut child))
+        .await
+        .expect("join");
 }
 
 #[tokio::test]
