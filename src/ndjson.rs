@@ -16,6 +16,8 @@ use axum::{
     routing::get,
 };
 
+use tokio::sync::oneshot;
+
 use crate::{
     audit::AuditLogs,
     auth::SessionToken,
@@ -100,14 +102,48 @@ fn log_failure(error: &Error, cursor: Option<&str>) {
     tracing::warn!(code = error.codes().graphql, %error, cursor = cursor.unwrap_or_default(), "NDJSON export failed midway");
 }
 
-/// How long the error line gets to reach the socket before the response is aborted.
-const FLUSH_PAUSE: std::time::Duration = std::time::Duration::from_millis(20);
+/// How long the error line may wait to reach the socket before the response is aborted
+/// anyway: a client that never reads again does not hold its connection for ever.
+const FLUSH_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Where the body stream stands.
 enum Stage {
     Running(crate::export::Prefetched),
-    Failed(Error),
+    /// The error line is with hyper; the receiver resolves when hyper lets go of it.
+    Failed(Error, oneshot::Receiver<()>),
     Done,
+}
+
+/// The last bytes of a failed export, telling when hyper lets go of them: hyper keeps a
+/// chunk queued until it is written to the socket (or the connection is gone), so their drop
+/// is the moment the response may be aborted without losing the error line.
+struct LastBytes {
+    bytes: Vec<u8>,
+    released: Option<oneshot::Sender<()>>,
+}
+
+impl AsRef<[u8]> for LastBytes {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+impl Drop for LastBytes {
+    fn drop(&mut self) {
+        if let Some(released) = self.released.take() {
+            let _ = released.send(());
+        }
+    }
+}
+
+/// The body's last chunk and the stage that aborts the response once it is written.
+fn last_chunk(bytes: Vec<u8>, error: Error) -> (Result<Bytes, std::io::Error>, Stage) {
+    let (released, written) = oneshot::channel();
+    let bytes = Bytes::from_owner(LastBytes {
+        bytes,
+        released: Some(released),
+    });
+    (Ok(bytes), Stage::Failed(error, written))
 }
 
 /// The request's parameters: `q`, `page_size` and `after`, each at most once.
@@ -190,20 +226,20 @@ async fn export(
                             None => Some((Ok(Bytes::from(bytes)), Stage::Running(export))),
                             Some(unplaced) => {
                                 log_failure(&unplaced.error, Some(&unplaced.cursor));
-                                Some((Ok(Bytes::from(bytes)), Stage::Failed(unplaced.error)))
+                                Some(last_chunk(bytes, unplaced.error))
                             }
                         }
                     }
                     Ok(None) => None,
                     Err(error) => {
                         log_failure(&error, None);
-                        let line = error_line(&error, None);
-                        Some((Ok(Bytes::from(line)), Stage::Failed(error)))
+                        Some(last_chunk(error_line(&error, None), error))
                     }
                 },
-                Stage::Failed(error) => {
-                    // Pending once first, so hyper flushes the error line before it aborts.
-                    tokio::time::sleep(FLUSH_PAUSE).await;
+                Stage::Failed(error, written) => {
+                    // Aborted only once the error line is on the socket, so the client reads it
+                    // whatever its pace: an abort drops whatever hyper still holds.
+                    let _ = tokio::time::timeout(FLUSH_LIMIT, written).await;
                     Some((Err(std::io::Error::other(error)), Stage::Done))
                 }
                 Stage::Done => None,

@@ -272,7 +272,7 @@ async fn refusals_are_error_messages_with_codes() {
 async fn until_coder_is_called(handle: &DemoHandle, calls: u64) {
     tokio::time::timeout(Duration::from_secs(30), async {
         while handle.audit_calls() == calls {
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            tokio::time::sleep(Duration::from_millis(2)).await;
         }
     })
     .await
@@ -359,7 +359,7 @@ async fn an_id_is_free_the_moment_its_end_arrives_and_nothing_outlives_the_socke
     // bounded loop on the gateway's own count), and then no call to Coder follows.
     tokio::time::timeout(Duration::from_secs(30), async {
         while watches_open(&gateway).await > 0.0 {
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            tokio::time::sleep(Duration::from_millis(2)).await;
         }
     })
     .await
@@ -861,5 +861,139 @@ async fn a_subscription_resumes_past_a_row_whose_time_cannot_be_read() {
         message["payload"]["data"]["auditLogAdded"]["auditLog"]["id"],
         later[0].as_str(),
         "{message}"
+    );
+}
+
+/// A fake Coder that answers one page of 100 rows of about 80 KB each, then turns the token
+/// away: an export through it fails after 8 MB.
+async fn failing_after_a_large_page() -> crate::helpers::FakeCoder {
+    use std::sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    };
+
+    let padding = "x".repeat(80_000);
+    let rows: Vec<String> = (0..100)
+        .map(|i| {
+            format!(
+                r#"{{"id":"row-{i}","request_id":"r","time":"2026-04-02T09:{:02}:{:02}Z","ip":"","user_agent":"{padding}","resource_type":"user","resource_id":"x","resource_target":"t","resource_icon":"","action":"write","diff":{{}},"status_code":200,"additional_fields":{{}},"description":"d","resource_link":"","is_deleted":false,"organization_id":"00000000-0000-0000-0000-000000000000","user":null}}"#,
+                59 - i / 60,
+                59 - i % 60
+            )
+        })
+        .collect();
+    let page: &'static str = Box::leak(
+        format!(r#"{{"audit_logs":[{}],"count":5000}}"#, rows.join(",")).into_boxed_str(),
+    );
+    let calls = Arc::new(AtomicUsize::new(0));
+    let fake = crate::helpers::fake_coder(move || {
+        let first = calls.fetch_add(1, Ordering::SeqCst) == 0;
+        async move {
+            if first {
+                crate::helpers::response(200, "application/json", page)
+            } else {
+                crate::helpers::response(
+                    401,
+                    "application/json",
+                    r#"{"message":"You must be logged in."}"#,
+                )
+            }
+        }
+    })
+    .await;
+    fake
+}
+
+#[tokio::test]
+async fn a_slow_reader_still_gets_the_error_line_of_a_failed_export() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    // The export fails after 8 MB, more than the kernel's socket buffers hold, which a client
+    // reading slowly has not taken yet when the error line is queued behind them.
+    let fake = failing_after_a_large_page().await;
+    let gateway = gateway(&fake.url, &[]).await;
+    // A small receive buffer, so that the gateway's writes back up into its own buffers.
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .set_recv_buffer_size(16 << 10)
+        .expect("receive buffer");
+    let mut stream = socket.connect(gateway.addr).await.expect("connect");
+    stream
+        .write_all(b"GET /audit-logs/export HTTP/1.1\r\nhost: gateway\r\ncoder-session-token: tok-en\r\n\r\n")
+        .await
+        .expect("request");
+    // A reader of a few MB/s: the socket buffers fill, then drain slowly.
+    let mut received = Vec::new();
+    let mut buffer = vec![0_u8; 16 << 10];
+    let read = async {
+        loop {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => received.extend_from_slice(&buffer[..n]),
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), read)
+        .await
+        .expect("the response ends");
+    let text = String::from_utf8_lossy(&received);
+    assert!(
+        text.starts_with("HTTP/1.1 200"),
+        "{}",
+        &text[..text.len().min(200)]
+    );
+    assert!(
+        text.contains(r#"{"error":{"code":"UNAUTHENTICATED""#),
+        "the error line reached the slow reader: {}",
+        &text[text.len().saturating_sub(300)..]
+    );
+    assert!(
+        !text.ends_with("0\r\n\r\n"),
+        "no final chunk: the transfer failed"
+    );
+}
+
+#[tokio::test]
+async fn a_slow_http2_reader_still_gets_the_error_line_before_the_reset() {
+    // Over HTTP/2 a failed export ends with RST_STREAM, which discards every frame the stream
+    // still has queued: here the client's 16 KiB windows hold the rows back, so the error
+    // line waits in the gateway behind them until the client, reading slowly, takes them.
+    let fake = failing_after_a_large_page().await;
+    let gateway = gateway(&fake.url, &[]).await;
+    let client = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .http2_initial_stream_window_size(16 << 10)
+        .http2_initial_connection_window_size(16 << 10)
+        .build()
+        .expect("client");
+    let mut response = client
+        .get(format!("http://{}/audit-logs/export", gateway.addr))
+        .header("coder-session-token", "tok-en")
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(response.version(), reqwest::Version::HTTP_2);
+    let mut received = Vec::new();
+    let read = async {
+        let failed = loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) => received.extend_from_slice(&chunk),
+                Ok(None) => break false,
+                Err(_) => break true,
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        };
+        failed
+    };
+    let failed = tokio::time::timeout(Duration::from_secs(60), read)
+        .await
+        .expect("the response ends");
+    assert!(failed, "the stream was reset, not ended cleanly");
+    let text = String::from_utf8_lossy(&received);
+    assert!(
+        text.contains(r#"{"error":{"code":"UNAUTHENTICATED""#),
+        "the error line reached the slow reader before the reset: {}",
+        &text[text.len().saturating_sub(300)..]
     );
 }
