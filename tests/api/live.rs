@@ -886,7 +886,7 @@ async fn failing_after_a_large_page() -> crate::helpers::FakeCoder {
         format!(r#"{{"audit_logs":[{}],"count":5000}}"#, rows.join(",")).into_boxed_str(),
     );
     let calls = Arc::new(AtomicUsize::new(0));
-    let fake = crate::helpers::fake_coder(move || {
+    crate::helpers::fake_coder(move || {
         let first = calls.fetch_add(1, Ordering::SeqCst) == 0;
         async move {
             if first {
@@ -900,8 +900,7 @@ async fn failing_after_a_large_page() -> crate::helpers::FakeCoder {
             }
         }
     })
-    .await;
-    fake
+    .await
 }
 
 #[tokio::test]
