@@ -975,15 +975,14 @@ async fn a_slow_http2_reader_still_gets_the_error_line_before_the_reset() {
     assert_eq!(response.version(), reqwest::Version::HTTP_2);
     let mut received = Vec::new();
     let read = async {
-        let failed = loop {
+        loop {
             match response.chunk().await {
                 Ok(Some(chunk)) => received.extend_from_slice(&chunk),
                 Ok(None) => break false,
                 Err(_) => break true,
             }
             tokio::time::sleep(Duration::from_millis(2)).await;
-        };
-        failed
+        }
     };
     let failed = tokio::time::timeout(Duration::from_secs(60), read)
         .await
