@@ -113,12 +113,12 @@ pub enum Error {
 
 /// The longest echo of a caller's input or of Coder's words kept in one message or log field:
 /// enough to recognise it, too little to amplify a hostile input into every log and header.
-pub const MAX_ECHO: usize = 512;
+pub(crate) const MAX_ECHO: usize = 512;
 
 /// `text` cut to at most `max` bytes (on a character boundary), marked with an ellipsis and
 /// its original length when cut.
 #[must_use]
-pub fn bounded(text: impl Into<String>, max: usize) -> String {
+pub(crate) fn bounded(text: impl Into<String>, max: usize) -> String {
     let mut text = text.into();
     if text.len() <= max {
         return text;

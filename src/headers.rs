@@ -6,7 +6,7 @@
 use axum::http::{HeaderMap, header::AsHeaderName};
 
 /// The items of the list header `name`, trimmed, empty ones skipped.
-pub fn list(headers: &HeaderMap, name: impl AsHeaderName) -> impl Iterator<Item = &str> {
+pub(crate) fn list(headers: &HeaderMap, name: impl AsHeaderName) -> impl Iterator<Item = &str> {
     headers
         .get_all(name)
         .into_iter()
@@ -18,7 +18,7 @@ pub fn list(headers: &HeaderMap, name: impl AsHeaderName) -> impl Iterator<Item 
 
 /// The items of an `Accept`-style header that are not refused with `q=0`, without their
 /// parameters, in the order the client listed them.
-pub fn accepted(headers: &HeaderMap, name: impl AsHeaderName) -> impl Iterator<Item = &str> {
+pub(crate) fn accepted(headers: &HeaderMap, name: impl AsHeaderName) -> impl Iterator<Item = &str> {
     list(headers, name).filter_map(|item| {
         let mut parts = item.split(';').map(str::trim);
         let value = parts.next()?;

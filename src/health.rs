@@ -20,7 +20,7 @@ use tonic_health::{ServingStatus, server::HealthReporter};
 use crate::{grpc::AuditServiceServer, upstream::CoderClient};
 
 /// Routes for `/healthz` and `/readyz`.
-pub fn router(client: CoderClient) -> Router {
+pub(crate) fn router(client: CoderClient) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
@@ -40,7 +40,7 @@ async fn ready(State(client): State<CoderClient>) -> Response {
 
 /// Keeps the gRPC health status in step with whether Coder answers, checking every
 /// `interval` for the life of the process.
-pub async fn watch(client: CoderClient, reporter: HealthReporter, interval: Duration) {
+pub(crate) async fn watch(client: CoderClient, reporter: HealthReporter, interval: Duration) {
     let service = <AuditServiceServer<crate::grpc::AuditGrpc> as tonic::server::NamedService>::NAME;
     let mut last = None;
     loop {

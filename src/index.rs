@@ -18,7 +18,7 @@ use crate::{
 };
 
 /// The route for `/`. `graphiql` says whether the page is served, and so where a browser goes.
-pub fn router(graphiql: bool) -> Router {
+pub(crate) fn router(graphiql: bool) -> Router {
     let index = describe(graphiql);
     Router::new().route(
         "/",

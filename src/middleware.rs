@@ -68,7 +68,7 @@ fn transport(headers: &HeaderMap) -> &'static str {
 
 /// Gives the request its id and trace context, runs it in a span, counts it in flight and
 /// times it, and returns the id to the caller.
-pub async fn establish(mut request: Request, next: Next) -> Response {
+pub(crate) async fn establish(mut request: Request, next: Next) -> Response {
     let info = RequestInfo {
         request_id: request_id(request.headers()),
         traceparent: traceparent(request.headers()),
@@ -111,7 +111,7 @@ fn exempt_from_shedding(path: &str) -> bool {
 /// Refuses a request at once when `limit` requests are already being served, instead of
 /// queueing without bound, with the codes of [`Error::Shed`]: gRPC callers get UNAVAILABLE,
 /// HTTP callers a 503 with the GraphQL code `SERVICE_OVERLOADED`.
-pub async fn shed_load(
+pub(crate) async fn shed_load(
     State(limit): State<Arc<Semaphore>>,
     request: Request,
     next: Next,
@@ -148,7 +148,7 @@ pub async fn shed_load(
 
 /// The `grpc-timeout` header (`<up to 8 digits><unit>`, unit one of `H M S m u n`).
 #[must_use]
-pub fn grpc_timeout(value: &str) -> Option<Duration> {
+pub(crate) fn grpc_timeout(value: &str) -> Option<Duration> {
     let (digits, unit) = value.split_at_checked(value.len().checked_sub(1)?)?;
     if digits.is_empty() || digits.len() > 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;

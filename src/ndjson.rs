@@ -27,12 +27,12 @@ use crate::{
 };
 
 /// The path of the NDJSON export.
-pub const EXPORT_PATH: &str = "/audit-logs/export";
+pub(crate) const EXPORT_PATH: &str = "/audit-logs/export";
 /// The response header that carries the watch cursor of the export's start.
-pub const WATCH_CURSOR: &str = "x-watch-cursor";
+pub(crate) const WATCH_CURSOR: &str = "x-watch-cursor";
 
 /// Routes for the NDJSON export.
-pub fn router(audit: AuditLogs) -> Router {
+pub(crate) fn router(audit: AuditLogs) -> Router {
     Router::new()
         .route(EXPORT_PATH, get(export))
         .with_state(audit)

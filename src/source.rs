@@ -59,7 +59,7 @@ impl Default for Limits {
 
 /// Coder's pages for every caller; cheap to clone.
 #[derive(Debug, Clone)]
-pub struct PageSource(Arc<Inner>);
+pub(crate) struct PageSource(Arc<Inner>);
 
 #[derive(Debug)]
 struct Inner {
@@ -130,7 +130,7 @@ fn backoff(attempt: u32) -> Duration {
 
 impl PageSource {
     #[must_use]
-    pub fn new(client: CoderClient, limits: Limits, closing: CancellationToken) -> Self {
+    pub(crate) fn new(client: CoderClient, limits: Limits, closing: CancellationToken) -> Self {
         Self(Arc::new(Inner {
             client,
             limits,

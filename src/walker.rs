@@ -46,10 +46,10 @@ use crate::{
 
 /// The largest page the walker asks for to get past a group of rows with one time. Coder
 /// accepts any limit today; a page this size is about 20 MB of JSON.
-pub const MAX_TIE_PAGE: i32 = 10_000;
+pub(crate) const MAX_TIE_PAGE: i32 = 10_000;
 /// The most rows any other call of a walk asks for: Coder is about to bound `limit` to
 /// 1..100 (coder-audit-api.md, corrections).
-pub const MAX_CALL: i32 = DEFAULT_PAGE_SIZE;
+pub(crate) const MAX_CALL: i32 = DEFAULT_PAGE_SIZE;
 /// Passing failures in a row a walk rides out before it gives up (a resumable error).
 const WALK_RETRIES: u32 = 6;
 /// The widest window, in days: about three years.
@@ -76,7 +76,7 @@ fn day_of(at: Instant) -> NaiveDate {
 /// The day a window must end on to hold `at`: its own, or the next when `at` lies in its
 /// day's last fractional second, past what `date_to:` of its own day admits.
 #[must_use]
-pub fn end_day(at: Instant) -> NaiveDate {
+pub(crate) fn end_day(at: Instant) -> NaiveDate {
     let day = day_of(at);
     if at > day_end(day) {
         day.succ_opt().unwrap_or(day)
@@ -88,7 +88,7 @@ pub fn end_day(at: Instant) -> NaiveDate {
 /// How many of `times` (instants of rows read, newest first or in any order) lie above
 /// `next` inside the window `next`'s day ends: the offset hint of an export cursor.
 #[must_use]
-pub fn rows_above(next: &Position, times: impl IntoIterator<Item = Instant>) -> u32 {
+pub(crate) fn rows_above(next: &Position, times: impl IntoIterator<Item = Instant>) -> u32 {
     let Some(at) = next.at else { return 0 };
     let top = day_end(end_day(at));
     let count = times.into_iter().filter(|&t| t > at && t <= top).count();
