@@ -1,8 +1,8 @@
 //! The facade: the one entry every protocol calls. GraphQL, gRPC and HTTP are thin adapters
 //! over [`AuditLogs::list`], [`AuditLogs::export`] and [`AuditLogs::watch`], so a rule
 //! changed here changes for every protocol at once. It validates a caller's request, asks
-//! the page source ([`crate::source`]) for pages and starts the engines for walks
-//! ([`crate::export`]) and live tails ([`crate::watch`]), and logs each outcome; each
+//! the page source (`source`) for pages and starts the engines for walks
+//! (`export`) and live tails (`watch`), and logs each outcome; each
 //! adapter counts its own requests in its own protocol's codes.
 
 use std::{
@@ -13,17 +13,25 @@ use std::{
 use tokio_util::sync::CancellationToken;
 
 pub use crate::source::{DEFAULT_PAGE_SIZE, Limits};
+// What a caller of the facade names: its token and call, its requests, what comes back, and
+// the client to Coder it is built on.
+pub use crate::{
+    auth::{SessionToken, TokenError},
+    call::{CallContext, Protocol, RequestInfo},
+    export::{Export, ExportBatch, ExportRequest, Prefetched, Unplaced},
+    paging::{CursorPage, PageCursors},
+    query::AuditLogFilter,
+    upstream::{ClientBuildError, ClientConfig, CoderClient, Fetched},
+    watch::{Watch, WatchBatch, WatchRequest},
+};
 use crate::{
-    call::CallContext,
     cursor,
     error::{Error, Validation},
-    export::{Export, ExportRequest},
     model::{AuditPage, PageView},
-    paging::{self, CursorPage, PageCursors},
-    query::AuditLogFilter,
+    paging,
     source::PageSource,
-    upstream::{CoderClient, Fetched, PageRequest},
-    watch::{Watch, WatchRequest, Watches},
+    upstream::PageRequest,
+    watch::Watches,
 };
 
 /// A caller's request, as both protocols describe it.
@@ -184,7 +192,7 @@ impl AuditLogs {
     }
 
     /// The page after a page token (`field` names the argument that carried it), read from
-    /// the token's position through date windows: see [`crate::paging`]. `offset` must be 0.
+    /// the token's position through date windows: see the `paging` module. `offset` must be 0.
     pub async fn list_after(
         &self,
         call: &CallContext,

@@ -12,7 +12,7 @@ use std::fmt;
 use http::{HeaderMap, HeaderValue};
 
 /// Header Coder reads the token from, and the one the gateway forwards it in.
-pub const CODER_SESSION_TOKEN: &str = "coder-session-token";
+pub(crate) const CODER_SESSION_TOKEN: &str = "coder-session-token";
 
 /// A caller's token, ready to be sent upstream; equal tokens are equal byte for byte.
 #[derive(Clone, PartialEq, Eq, Hash)]

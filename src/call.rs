@@ -9,10 +9,10 @@ use http::HeaderValue;
 
 use crate::auth::SessionToken;
 
-pub const REQUEST_ID: &str = "x-request-id";
-pub const TRACEPARENT: &str = "traceparent";
+pub(crate) const REQUEST_ID: &str = "x-request-id";
+pub(crate) const TRACEPARENT: &str = "traceparent";
 /// The id Coder gives each request; returned to callers so they can find it in Coder's logs.
-pub const CODER_REQUEST_ID: &str = "x-coder-request-id";
+pub(crate) const CODER_REQUEST_ID: &str = "x-coder-request-id";
 
 /// The request's identity, set by the HTTP layer for the protocol layers.
 #[derive(Debug, Clone)]

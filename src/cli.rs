@@ -32,7 +32,7 @@ use crate::{
 };
 
 /// The environment variable Coder's own CLI reads the token from.
-pub const TOKEN_ENV: &str = "CODER_SESSION_TOKEN";
+pub(crate) const TOKEN_ENV: &str = "CODER_SESSION_TOKEN";
 
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {

@@ -5,11 +5,11 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use coder_audit_gateway::{
-    cli,
     config::{Command, Config},
     demo,
+    internals::cli,
+    internals::telemetry,
     startup::{Application, shutdown_signal},
-    telemetry,
 };
 
 /// mimalloc: the gateway allocates many small, short-lived strings and JSON values per row,

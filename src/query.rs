@@ -217,7 +217,7 @@ pub(crate) fn terms(query: &str) -> Result<Vec<(String, String)>, Vec<Validation
 /// A compiled `q` with its `date_from:`/`date_to:` terms taken out, so a walk can put its own
 /// window in front: the caller's bounds, as Coder reads them, and the rest of the query.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DateSplit {
+pub(crate) struct DateSplit {
     pub from: Option<NaiveDate>,
     pub to: Option<NaiveDate>,
     /// The query's other elements, verbatim and in order.
@@ -229,7 +229,7 @@ pub struct DateSplit {
 /// empty). `None` when Coder would refuse the query (a date key given twice, a bad date, an
 /// element it cannot split): then nothing is rewritten and Coder says why.
 #[must_use]
-pub fn split_dates(q: &str) -> Option<DateSplit> {
+pub(crate) fn split_dates(q: &str) -> Option<DateSplit> {
     let mut from: Vec<String> = Vec::new();
     let mut to: Vec<String> = Vec::new();
     let mut rest: Vec<&str> = Vec::new();

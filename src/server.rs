@@ -84,7 +84,7 @@ pub fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {
 /// How long streams ended at the end of the grace period get to send their final status.
 const STREAM_CLOSE: Duration = Duration::from_secs(1);
 /// The largest request head (request line and headers) accepted.
-pub const MAX_HEAD_BYTES: usize = 64 * 1024;
+pub(crate) const MAX_HEAD_BYTES: usize = 64 * 1024;
 const H2_MAX_CONCURRENT_STREAMS: u32 = 256;
 const H2_KEEP_ALIVE: Duration = Duration::from_secs(20);
 const H2_MAX_PENDING_ACCEPT_RESETS: usize = 20;

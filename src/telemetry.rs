@@ -118,7 +118,7 @@ const LATENCY_BUCKETS: &[f64] = &[
 
 /// The process-wide Prometheus recorder, installed on first use. Metrics are global by
 /// nature (one `/metrics` per process), so every gateway in a process shares it.
-pub fn metrics() -> PrometheusHandle {
+pub(crate) fn metrics() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
@@ -137,7 +137,7 @@ pub fn metrics() -> PrometheusHandle {
 
 /// `GET /metrics`. The runtime's live task count is read at each scrape: a count that
 /// grows under steady load is a leak (of streams, pollers or connections).
-pub fn router() -> Router {
+pub(crate) fn router() -> Router {
     let handle = metrics();
     Router::new().route(
         "/metrics",

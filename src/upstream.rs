@@ -38,7 +38,7 @@ const MAX_URL: usize = 60 * 1024;
 
 /// What to ask Coder for; `limit` is already the explicit page size to send.
 #[derive(Debug, Clone, Copy)]
-pub struct PageRequest<'a> {
+pub(crate) struct PageRequest<'a> {
     pub q: &'a str,
     pub limit: i32,
     pub offset: i32,

@@ -32,7 +32,7 @@ use crate::{
 
 /// The most rows a watch reads in one catch-up (a resumed cursor far behind): they are held
 /// in memory until delivered oldest first.
-pub const MAX_BACKLOG: usize = 20_000;
+pub(crate) const MAX_BACKLOG: usize = 20_000;
 /// Broadcast batches a poller keeps for watches that are slow to take them.
 const BROADCAST_DEPTH: usize = 64;
 

@@ -9,8 +9,8 @@ use coder_audit_gateway::{
     demo::{self, DEMO_TOKEN, DemoConfig},
     graphql,
     grpc::pb,
+    internals::query::{AuditLogFilter, compile},
     model::known::{self, KnownValue},
-    query::{AuditLogFilter, compile},
 };
 use proptest::{prelude::*, test_runner::TestRunner};
 use serde_json::{Value, json};

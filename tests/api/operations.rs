@@ -15,7 +15,7 @@ use axum::response::Response;
 use coder_audit_gateway::{
     demo::{self, DEMO_TOKEN, DemoConfig},
     grpc::pb,
-    server,
+    internals::server,
 };
 use futures::StreamExt;
 use prost::Message;

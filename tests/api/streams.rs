@@ -6,14 +6,14 @@ use std::{collections::HashSet, time::Duration};
 
 use axum::http::StatusCode;
 use coder_audit_gateway::{
+    audit::ExportRequest,
+    audit::SessionToken,
+    audit::WatchRequest,
     audit::{AuditLogs, Limits, StreamOptions},
-    auth::SessionToken,
-    call::{CallContext, Protocol, RequestInfo},
+    audit::{CallContext, Protocol, RequestInfo},
+    audit::{ClientConfig, CoderClient},
     demo::{self, DEMO_MEMBER_TOKEN, DEMO_TOKEN, DemoConfig, DemoHandle},
-    export::ExportRequest,
     grpc::pb,
-    upstream::{ClientConfig, CoderClient},
-    watch::WatchRequest,
 };
 use proptest::prelude::*;
 use tonic::{Code, Request, Streaming};

@@ -6,12 +6,14 @@ use std::{collections::HashSet, time::Duration};
 
 use coder_audit_gateway::{
     audit::AuditLogs,
-    call::CallContext,
-    cursor::{ExportCursorVersion, Position, decode_export, encode_export, encode_watch, fnv64},
+    audit::CallContext,
+    audit::ExportRequest,
+    audit::WatchRequest,
     demo::{self, Cost, DEMO_TOKEN, DemoConfig, DemoHandle},
-    export::ExportRequest,
+    internals::cursor::{
+        ExportCursorVersion, Position, decode_export, encode_export, encode_watch, fnv64,
+    },
     model::Row,
-    watch::WatchRequest,
 };
 use proptest::{prelude::*, test_runner::TestCaseError};
 use serde_json::Value;

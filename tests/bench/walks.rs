@@ -23,12 +23,12 @@
 use std::time::{Duration, Instant};
 
 use coder_audit_gateway::{
+    audit::ExportRequest,
+    audit::SessionToken,
     audit::{AuditLogQuery, AuditLogs, Limits, StreamOptions},
-    auth::SessionToken,
-    call::{CallContext, Protocol, RequestInfo},
+    audit::{CallContext, Protocol, RequestInfo},
+    audit::{ClientConfig, CoderClient},
     demo::{self, Cost, DEMO_TOKEN, DemoConfig, DemoHandle},
-    export::ExportRequest,
-    upstream::{ClientConfig, CoderClient},
 };
 
 struct Run {

@@ -3,7 +3,7 @@
 //! cursor decodes to what was encoded, for its own `q` only.
 
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
-use coder_audit_gateway::cursor::{
+use coder_audit_gateway::internals::cursor::{
     ExportCursor, ExportCursorVersion, Position, decode_export, decode_watch, encode_export,
     encode_watch,
 };

@@ -3,7 +3,7 @@
 //! or not, the answer is a compiled `q` or named validations, never a panic; a compiled `q`
 //! carries each filter constraint, and nothing over the length limit is parsed.
 
-use coder_audit_gateway::query::{AuditLogFilter, compile_bounded};
+use coder_audit_gateway::internals::query::{AuditLogFilter, compile_bounded};
 use proptest::prelude::*;
 
 use crate::{Counter, config};

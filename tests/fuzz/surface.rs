@@ -10,10 +10,10 @@ use axum::{Router, body::Body, http::Request};
 use clap::Parser as _;
 use coder_audit_gateway::{
     audit::{AuditLogs, Limits, StreamOptions},
+    audit::{ClientConfig, CoderClient},
     config::Config,
     grpc::pb,
     startup::{RouterOptions, router},
-    upstream::{ClientConfig, CoderClient},
 };
 use proptest::prelude::*;
 use prost::Message as _;
