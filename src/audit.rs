@@ -132,20 +132,15 @@ impl AuditLogs {
             })
             .await;
         let elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
-        match &result {
-            Ok(_) => tracing::debug!(
+        if result.is_ok() {
+            tracing::debug!(
                 rows = seen.0,
                 count = seen.1,
                 elapsed_ms,
                 "audit page fetched"
-            ),
-            Err(error) if error.is_failure() => {
-                tracing::warn!(code = error.codes().graphql, %error, elapsed_ms, "audit page failed");
-            }
-            Err(error) => {
-                tracing::info!(code = error.codes().graphql, %error, elapsed_ms, "audit page refused");
-            }
+            );
         }
+        log_failed_page(result.as_ref().err(), elapsed_ms);
         result
     }
 
@@ -224,19 +219,11 @@ impl AuditLogs {
         }
         .await;
         let elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
-        match &result {
-            Ok(page) => tracing::debug!(
-                rows = page.rows.len(),
-                elapsed_ms,
-                "audit page after a token fetched"
-            ),
-            Err(error) if error.is_failure() => {
-                tracing::warn!(code = error.codes().graphql, %error, elapsed_ms, "audit page failed");
-            }
-            Err(error) => {
-                tracing::info!(code = error.codes().graphql, %error, elapsed_ms, "audit page refused");
-            }
+        if let Ok(page) = &result {
+            let rows = page.rows.len();
+            tracing::debug!(rows, elapsed_ms, "audit page after a token fetched");
         }
+        log_failed_page(result.as_ref().err(), elapsed_ms);
         result
     }
 
@@ -263,6 +250,20 @@ impl AuditLogs {
             Err(errors) => validations.extend(errors),
         }
         Err(validations)
+    }
+}
+
+/// Logs why a page failed: a warning when Coder (or the way to it) failed, routine for the
+/// caller's mistakes.
+fn log_failed_page(error: Option<&Error>, elapsed_ms: f64) {
+    match error {
+        Some(error) if error.is_failure() => {
+            tracing::warn!(code = error.codes().graphql, %error, elapsed_ms, "audit page failed");
+        }
+        Some(error) => {
+            tracing::info!(code = error.codes().graphql, %error, elapsed_ms, "audit page refused");
+        }
+        None => {}
     }
 }
 

@@ -163,6 +163,18 @@ struct LastCall {
     from: Option<NaiveDate>,
 }
 
+impl LastCall {
+    /// A page read at `offset` in a window from `from` (or in the whole query).
+    fn of(page: &CountedRows, offset: u32, from: Option<NaiveDate>) -> Self {
+        Self {
+            count: page.count,
+            count_cap: page.count_cap,
+            read: u64::from(offset) + page.rows.len() as u64,
+            from,
+        }
+    }
+}
+
 impl Walker {
     /// A walk from `from` (a position and how many rows lie above it in its window, when
     /// known), or from the top. `q` is the compiled query.
@@ -365,12 +377,7 @@ impl Walker {
             offset: i32::try_from(offset).unwrap_or(i32::MAX),
         };
         let page = self.fetch(call, request).await?;
-        self.last = Some(LastCall {
-            count: page.count,
-            count_cap: page.count_cap,
-            read: u64::from(offset) + page.rows.len() as u64,
-            from: window.from,
-        });
+        self.last = Some(LastCall::of(&page, offset, window.from));
         let rows = page.rows;
         if rows.iter().any(|row| !window.holds(instant(&row.time))) {
             tracing::warn!(
@@ -746,12 +753,7 @@ impl Walker {
             offset: i32::try_from(offset).unwrap_or(i32::MAX),
         };
         let page = self.fetch(call, request).await?;
-        self.last = Some(LastCall {
-            count: page.count,
-            count_cap: page.count_cap,
-            read: u64::from(offset) + page.rows.len() as u64,
-            from: None,
-        });
+        self.last = Some(LastCall::of(&page, offset, None));
         let rows = page.rows;
         if offset > 0 {
             let anchored = match (rows.first(), self.next.at) {

@@ -699,6 +699,18 @@ async fn a_subscription_ends_on_a_row_it_cannot_deliver_with_the_cursor_past_it(
     assert!(quiet.is_err(), "nothing past row-b: {quiet:?}");
 }
 
+/// A `WatchAuditLogs` request from `after`, as `token`.
+fn watch_request(after: String, token: &str) -> tonic::Request<pb::WatchAuditLogsRequest> {
+    let mut request = tonic::Request::new(pb::WatchAuditLogsRequest {
+        after,
+        ..Default::default()
+    });
+    request
+        .metadata_mut()
+        .insert("coder-session-token", token.parse().expect("ascii"));
+    request
+}
+
 #[tokio::test]
 async fn a_grpc_watch_ends_on_an_undeliverable_row_with_the_cursor_past_it() {
     use tonic_types::StatusExt as _;
@@ -710,16 +722,7 @@ async fn a_grpc_watch_ends_on_an_undeliverable_row_with_the_cursor_past_it() {
     // Coder then records row-b and row-c; row-c holds a value its server never sends.
     let now = fake_trail(&[&bad, &good, &older]).await;
     let gateway = gateway(&now.url, &[]).await;
-    let watch = |after: String| {
-        let mut request = tonic::Request::new(pb::WatchAuditLogsRequest {
-            after,
-            ..Default::default()
-        });
-        request
-            .metadata_mut()
-            .insert("coder-session-token", "tok-en".parse().expect("ascii"));
-        request
-    };
+    let watch = |after: String| watch_request(after, "tok-en");
     let mut stream = gateway
         .grpc()
         .await
@@ -778,16 +781,7 @@ async fn a_grpc_watch_resumes_past_a_row_whose_time_cannot_be_read() {
     use tonic_types::StatusExt as _;
 
     let (gateway, handle, cursor, ids) = unreadable_time_recorded().await;
-    let watch = |after: String| {
-        let mut request = tonic::Request::new(pb::WatchAuditLogsRequest {
-            after,
-            ..Default::default()
-        });
-        request
-            .metadata_mut()
-            .insert("coder-session-token", DEMO_TOKEN.parse().expect("ascii"));
-        request
-    };
+    let watch = |after: String| watch_request(after, DEMO_TOKEN);
     let mut stream = (gateway.grpc().await.watch_audit_logs(watch(cursor)).await)
         .expect("the watch starts")
         .into_inner();
