@@ -221,7 +221,7 @@ impl AuditLogs {
         let elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
         if let Ok(page) = &result {
             let rows = page.rows.len();
-            tracing::debug!(rows, elapsed_ms, "audit page after a token fetched");
+            tracing::debug!(rows, elapsed_ms, "audit page after a cursor fetched");
         }
         log_failed_page(result.as_ref().err(), elapsed_ms);
         result

@@ -124,11 +124,18 @@ pub struct CountedRows {
     pub count_cap: Option<i64>,
 }
 
+/// Whether Coder's `count` is exact: older servers (no cap) count exactly, current ones up
+/// to the cap, and a count above it means "more than the cap".
+#[must_use]
+pub fn exact_count(count: i64, count_cap: Option<i64>) -> bool {
+    count_cap.is_none_or(|cap| count <= cap)
+}
+
 impl CountedRows {
-    /// Whether `count` is exact: older servers count exactly, current ones up to the cap.
+    /// Whether `count` is exact (see [`exact_count`]).
     #[must_use]
     pub fn exact_count(&self) -> bool {
-        self.count_cap.is_none_or(|cap| self.count <= cap)
+        exact_count(self.count, self.count_cap)
     }
 }
 

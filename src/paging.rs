@@ -12,8 +12,9 @@
 //! row above the position and those delivered at it (usually one) to check that Coder's
 //! order has not shifted. A page gathers calls until it holds `limit` rows, except that it
 //! does not make a call for those re-read rows alone: a page asked for more than 98 rows
-//! may hold up to two fewer (more under ties), as AIP-158 and Relay both allow. Whether another page follows is exact: from the last
-//! call's count, or a probe below its window when the count cannot tell.
+//! may hold up to two fewer (more under ties), as AIP-158 and Relay both allow. Whether
+//! another page follows is exact: from the last call's count, or a probe below its window
+//! when the count cannot tell.
 
 use crate::{
     call::CallContext,
@@ -58,7 +59,7 @@ impl PageCursors {
         edges: bool,
     ) -> Self {
         let read = i64::from(offset.max(0)) + i64::try_from(rows.len()).unwrap_or(i64::MAX);
-        let exact = count_cap.is_none_or(|cap| count <= cap);
+        let exact = crate::model::exact_count(count, count_cap);
         let mut cursors = Self {
             q: q.to_owned(),
             start: Position::default(),

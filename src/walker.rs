@@ -286,7 +286,7 @@ impl Walker {
         let Some(last) = self.last else {
             return Ok(true);
         };
-        let exact = last.count_cap.is_none_or(|cap| last.count <= cap);
+        let exact = crate::model::exact_count(last.count, last.count_cap);
         let counted = u64::try_from(last.count).unwrap_or(0);
         if counted > last.read || !exact {
             return Ok(true);
