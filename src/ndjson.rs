@@ -116,10 +116,11 @@ enum Stage {
 
 /// The last bytes of a failed export, telling when hyper lets go of them: hyper keeps a
 /// chunk queued until it is written to the socket (or the connection is gone), so their drop
-/// is the moment the response may be aborted without losing the error line.
+/// (which drops the sender, resolving the stage's receiver) is the moment the response may be
+/// aborted without losing the error line.
 struct LastBytes {
     bytes: Vec<u8>,
-    released: Option<oneshot::Sender<()>>,
+    _released: oneshot::Sender<()>,
 }
 
 impl AsRef<[u8]> for LastBytes {
@@ -128,20 +129,12 @@ impl AsRef<[u8]> for LastBytes {
     }
 }
 
-impl Drop for LastBytes {
-    fn drop(&mut self) {
-        if let Some(released) = self.released.take() {
-            let _ = released.send(());
-        }
-    }
-}
-
 /// The body's last chunk and the stage that aborts the response once it is written.
 fn last_chunk(bytes: Vec<u8>, error: Error) -> (Result<Bytes, std::io::Error>, Stage) {
     let (released, written) = oneshot::channel();
     let bytes = Bytes::from_owner(LastBytes {
         bytes,
-        released: Some(released),
+        _released: released,
     });
     (Ok(bytes), Stage::Failed(error, written))
 }

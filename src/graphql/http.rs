@@ -69,6 +69,10 @@ impl MediaType {
     }
 }
 
+fn bad_request(media: MediaType, message: &str) -> Response {
+    refuse(media, StatusCode::BAD_REQUEST, "BAD_REQUEST", message)
+}
+
 /// A request the HTTP layer refuses before GraphQL sees it, with a named code.
 fn refuse(media: MediaType, status: StatusCode, code: &str, message: &str) -> Response {
     let body = serde_json::json!({"errors": [{"message": message, "extensions": {"code": code}}]});
@@ -119,26 +123,16 @@ pub(super) async fn post(
     let params = match serde_json::from_slice::<Value>(&body) {
         Ok(Value::Object(params)) => params,
         Ok(_) => {
-            return refuse(
-                media,
-                StatusCode::BAD_REQUEST,
-                "BAD_REQUEST",
-                "the request body must be a JSON object",
-            );
+            return bad_request(media, "the request body must be a JSON object");
         }
         Err(error) => {
-            return refuse(
+            return bad_request(
                 media,
-                StatusCode::BAD_REQUEST,
-                "BAD_REQUEST",
                 &format!("the request body is not valid JSON: {error}"),
             );
         }
     };
-    match request_from_params(&params) {
-        Ok(request) => execute(executor, request, media, caller).await,
-        Err(message) => refuse(media, StatusCode::BAD_REQUEST, "BAD_REQUEST", &message),
-    }
+    answer(executor, &params, media, caller).await
 }
 
 /// `GET /graphql?query=…` (URL-encoded parameters; `variables` and `extensions` as JSON).
@@ -155,21 +149,26 @@ pub(super) async fn get(
             "variables" | "extensions" => match serde_json::from_str(&value) {
                 Ok(value) => value,
                 Err(error) => {
-                    return refuse(
-                        media,
-                        StatusCode::BAD_REQUEST,
-                        "BAD_REQUEST",
-                        &format!("`{key}` is not valid JSON: {error}"),
-                    );
+                    return bad_request(media, &format!("`{key}` is not valid JSON: {error}"));
                 }
             },
             _ => Value::String(value.into_owned()),
         };
         params.insert(key.into_owned(), value);
     }
-    match request_from_params(&params) {
+    answer(executor, &params, media, caller).await
+}
+
+/// Answers a request given by its parameters, once their types are checked.
+async fn answer(
+    executor: &Executor,
+    params: &Map<String, Value>,
+    media: MediaType,
+    caller: Caller,
+) -> Response {
+    match request_from_params(params) {
         Ok(request) => execute(executor, request, media, caller).await,
-        Err(message) => refuse(media, StatusCode::BAD_REQUEST, "BAD_REQUEST", &message),
+        Err(message) => bad_request(media, &message),
     }
 }
 
@@ -250,12 +249,7 @@ async fn execute(
             (key, Some(cached), document)
         }
         (None, None) => {
-            return refuse(
-                media,
-                StatusCode::BAD_REQUEST,
-                "BAD_REQUEST",
-                "the `query` parameter must be a string",
-            );
+            return bad_request(media, "the `query` parameter must be a string");
         }
     };
     if let Some(plan) = cached.as_ref().and_then(|c| c.plan.as_ref())

@@ -70,14 +70,12 @@ impl Running {
         current
     }
 
-    /// Runs `task` as the subscription `id`; its messages carry the serial returned.
-    fn start(&mut self, id: &str, task: AbortHandle, serial: u64) {
-        self.tasks.insert(id.to_owned(), (serial, task));
-    }
-
-    fn next_serial(&mut self) -> u64 {
+    /// Runs the task `spawn` starts as the subscription `id`, its messages carrying the new
+    /// serial `spawn` is given.
+    fn start(&mut self, id: &str, spawn: impl FnOnce(u64) -> AbortHandle) {
         self.serials += 1;
-        self.serials
+        let task = spawn(self.serials);
+        self.tasks.insert(id.to_owned(), (self.serials, task));
     }
 
     /// Stops and forgets the subscription with this id, if one runs.
@@ -297,15 +295,16 @@ fn subscribe(
         info: info.clone(),
         coder_request_id: std::sync::Arc::default(),
     };
-    let serial = running.next_serial();
-    let task = tokio::spawn(run(
-        schema.clone(),
-        request.data(caller),
-        id.to_owned(),
-        serial,
-        tx.clone(),
-    ));
-    running.start(id, task.abort_handle(), serial);
+    running.start(id, |serial| {
+        let run = run(
+            schema.clone(),
+            request.data(caller),
+            id.to_owned(),
+            serial,
+            tx.clone(),
+        );
+        tokio::spawn(run).abort_handle()
+    });
     Ok(None)
 }
 
@@ -359,15 +358,15 @@ mod tests {
 
     #[tokio::test]
     async fn a_late_message_of_an_ended_subscription_neither_reaches_nor_ends_its_successor() {
-        let idle = || tokio::spawn(std::future::pending::<()>()).abort_handle();
+        let idle = |_| tokio::spawn(std::future::pending::<()>()).abort_handle();
         let mut running = Running::default();
-        let first = running.next_serial();
-        running.start("1", idle(), first);
+        running.start("1", idle);
+        let first = running.serials;
         // The client completes "1" and subscribes with "1" again before the first stream's
         // last messages (queued already) are written.
         running.stop("1");
-        let second = running.next_serial();
-        running.start("1", idle(), second);
+        running.start("1", idle);
+        let second = running.serials;
         assert!(
             !running.deliver(&message("1", first, false)),
             "a stale `next`"
@@ -390,8 +389,7 @@ mod tests {
     async fn every_subscription_of_a_connection_is_aborted_with_it() {
         let mut running = Running::default();
         let task = tokio::spawn(std::future::pending::<()>());
-        let serial = running.next_serial();
-        running.start("1", task.abort_handle(), serial);
+        running.start("1", |_| task.abort_handle());
         drop(running);
         assert!(task.await.is_err_and(|e| e.is_cancelled()));
     }

@@ -129,24 +129,6 @@ pub fn contains(list: &[KnownValue], value: &str) -> bool {
     list.iter().any(|known| known.value == value)
 }
 
-fn describe(list: &[KnownValue], value: &str) -> &'static str {
-    list.iter()
-        .find(|known| known.value == value)
-        .map_or("unknown", |known| known.description)
-}
-
-/// Coder's friendly verb for an action; `unknown` for values newer than this list.
-#[must_use]
-pub fn friendly_action(action: &str) -> &'static str {
-    describe(ACTIONS, action)
-}
-
-/// Coder's friendly name for a resource type; `unknown` for values newer than this list.
-#[must_use]
-pub fn friendly_resource_type(resource_type: &str) -> &'static str {
-    describe(RESOURCE_TYPES, resource_type)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,11 +138,5 @@ mod tests {
         assert_eq!(ACTIONS.len(), 13);
         assert_eq!(RESOURCE_TYPES.len(), 42);
         assert_eq!(BUILD_REASONS.len(), 11);
-        assert_eq!(
-            friendly_action("request_password_reset"),
-            "password reset requested"
-        );
-        assert_eq!(friendly_resource_type("api_key"), "token");
-        assert_eq!(friendly_resource_type("brand_new"), "unknown");
     }
 }
