@@ -86,14 +86,14 @@ impl AuditLogs {
     /// Starts an export: every row matching at its start, newest first, each exactly once.
     pub async fn export(&self, call: CallContext, request: ExportRequest) -> Result<Export, Error> {
         let result = Export::start(&self.source, call, request).await;
-        log_refusal("export", result.as_ref().err());
+        log_refusal("export", result.as_ref().err(), None);
         result
     }
 
     /// Starts a watch: every row added after its starting point, oldest first, exactly once.
     pub async fn watch(&self, call: CallContext, request: WatchRequest) -> Result<Watch, Error> {
         let result = Watch::start(&self.source, &self.watches, call, request).await;
-        log_refusal("watch", result.as_ref().err());
+        log_refusal("watch", result.as_ref().err(), None);
         result
     }
 
@@ -125,12 +125,23 @@ impl AuditLogs {
     ) -> Result<Fetched<T>, Error> {
         let started = Instant::now();
         let mut seen = (0, 0);
-        let result = self
-            .fetch(call, query, |page| {
+        let result = async {
+            let request = PageRequest {
+                q: &self.validate(query)?,
+                limit: if query.limit == 0 {
+                    DEFAULT_PAGE_SIZE
+                } else {
+                    query.limit
+                },
+                offset: query.offset,
+            };
+            let read = |page: PageView<'_>| {
                 seen = (page.audit_logs.len(), page.count);
                 read(page)
-            })
-            .await;
+            };
+            self.source.page(call, request, read).await
+        }
+        .await;
         let elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
         if result.is_ok() {
             tracing::debug!(
@@ -140,28 +151,8 @@ impl AuditLogs {
                 "audit page fetched"
             );
         }
-        log_failed_page(result.as_ref().err(), elapsed_ms);
+        log_refusal("audit page", result.as_ref().err(), Some(elapsed_ms));
         result
-    }
-
-    async fn fetch<T>(
-        &self,
-        call: &CallContext,
-        query: &AuditLogQuery,
-        read: impl FnOnce(PageView<'_>) -> T,
-    ) -> Result<Fetched<T>, Error> {
-        let q = self.validate(query)?;
-        let limit = if query.limit == 0 {
-            DEFAULT_PAGE_SIZE
-        } else {
-            query.limit
-        };
-        let request = PageRequest {
-            q: &q,
-            limit,
-            offset: query.offset,
-        };
-        self.source.page(call, request, read).await
     }
 
     /// Lists a first page (no token) for the caller, read in place as [`AuditLogs::list_with`]
@@ -223,7 +214,7 @@ impl AuditLogs {
             let rows = page.rows.len();
             tracing::debug!(rows, elapsed_ms, "audit page after a cursor fetched");
         }
-        log_failed_page(result.as_ref().err(), elapsed_ms);
+        log_refusal("audit page", result.as_ref().err(), Some(elapsed_ms));
         result
     }
 
@@ -253,30 +244,14 @@ impl AuditLogs {
     }
 }
 
-/// Logs why a page failed: a warning when Coder (or the way to it) failed, routine for the
-/// caller's mistakes.
-fn log_failed_page(error: Option<&Error>, elapsed_ms: f64) {
-    match error {
-        Some(error) if error.is_failure() => {
-            tracing::warn!(code = error.codes().graphql, %error, elapsed_ms, "audit page failed");
-        }
-        Some(error) => {
-            tracing::info!(code = error.codes().graphql, %error, elapsed_ms, "audit page refused");
-        }
-        None => {}
-    }
-}
-
-/// Logs why a stream was refused at its start: routine for the caller's mistakes, a warning
-/// when Coder failed.
-fn log_refusal(operation: &'static str, error: Option<&Error>) {
-    match error {
-        Some(error) if error.is_failure() => {
-            tracing::warn!(operation, code = error.codes().graphql, %error, "stream failed to start");
-        }
-        Some(error) => {
-            tracing::info!(operation, code = error.codes().graphql, %error, "stream refused");
-        }
-        None => {}
+/// Logs why a call (a page, or a stream's start) did not go through: a warning when Coder
+/// (or the way to it) failed, routine for the caller's mistakes.
+fn log_refusal(what: &'static str, error: Option<&Error>, elapsed_ms: Option<f64>) {
+    let Some(error) = error else { return };
+    let code = error.codes().graphql;
+    if error.is_failure() {
+        tracing::warn!(code, %error, elapsed_ms, "{what} failed");
+    } else {
+        tracing::info!(code, %error, elapsed_ms, "{what} refused");
     }
 }

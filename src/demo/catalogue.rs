@@ -11,60 +11,25 @@ pub(super) struct Action {
     pub verb: &'static str,
 }
 
+const fn action(value: &'static str, verb: &'static str) -> Action {
+    Action { value, verb }
+}
+
 /// The 13 actions, in Coder's order.
 pub(super) const ACTIONS: &[Action] = &[
-    Action {
-        value: "create",
-        verb: "created",
-    },
-    Action {
-        value: "write",
-        verb: "updated",
-    },
-    Action {
-        value: "delete",
-        verb: "deleted",
-    },
-    Action {
-        value: "start",
-        verb: "started",
-    },
-    Action {
-        value: "stop",
-        verb: "stopped",
-    },
-    Action {
-        value: "login",
-        verb: "logged in",
-    },
-    Action {
-        value: "logout",
-        verb: "logged out",
-    },
-    Action {
-        value: "register",
-        verb: "registered",
-    },
-    Action {
-        value: "request_password_reset",
-        verb: "password reset requested",
-    },
-    Action {
-        value: "connect",
-        verb: "connected",
-    },
-    Action {
-        value: "disconnect",
-        verb: "disconnected",
-    },
-    Action {
-        value: "open",
-        verb: "opened",
-    },
-    Action {
-        value: "close",
-        verb: "closed",
-    },
+    action("create", "created"),
+    action("write", "updated"),
+    action("delete", "deleted"),
+    action("start", "started"),
+    action("stop", "stopped"),
+    action("login", "logged in"),
+    action("logout", "logged out"),
+    action("register", "registered"),
+    action("request_password_reset", "password reset requested"),
+    action("connect", "connected"),
+    action("disconnect", "disconnected"),
+    action("open", "opened"),
+    action("close", "closed"),
 ];
 
 /// A resource type: Coder's friendly name and how the demo's server treats it.
