@@ -20,6 +20,24 @@ use crate::{
     paging::{CursorPage, PageCursors},
 };
 
+/// An output type's GraphQL type is that of `$ty`: the wrappers here change how a value
+/// resolves, never what the schema says of it.
+macro_rules! typed_as {
+    ($ty:ty) => {
+        fn type_name() -> Cow<'static, str> {
+            <$ty as OutputType>::type_name()
+        }
+
+        fn qualified_type_name() -> String {
+            <$ty as OutputType>::qualified_type_name()
+        }
+
+        fn create_type_info(registry: &mut Registry) -> String {
+            <$ty as OutputType>::create_type_info(registry)
+        }
+    };
+}
+
 /// An RFC 3339 timestamp in UTC (`Z`), with exactly the sub-second digits Coder sent
 /// (Coder trims trailing zeros: `2026-04-02T09:02:11Z`, `2026-04-02T09:02:11.5Z`).
 /// `0001-01-01T00:00:00Z` is Coder's "never".
@@ -45,13 +63,7 @@ impl ScalarType for model::Timestamp {
 pub(crate) struct RawJson<'a>(&'a RawValue);
 
 impl OutputType for RawJson<'_> {
-    fn type_name() -> Cow<'static, str> {
-        <Json<serde_json::Value> as OutputType>::type_name()
-    }
-
-    fn create_type_info(registry: &mut Registry) -> String {
-        <Json<serde_json::Value> as OutputType>::create_type_info(registry)
-    }
+    typed_as!(Json<serde_json::Value>);
 
     async fn resolve(
         &self,
@@ -135,17 +147,7 @@ impl AuditLogPage {
 pub(crate) struct RootPage(pub(crate) AuditLogPage);
 
 impl OutputType for RootPage {
-    fn type_name() -> Cow<'static, str> {
-        AuditLogPage::type_name()
-    }
-
-    fn qualified_type_name() -> String {
-        AuditLogPage::qualified_type_name()
-    }
-
-    fn create_type_info(registry: &mut Registry) -> String {
-        AuditLogPage::create_type_info(registry)
-    }
+    typed_as!(AuditLogPage);
 
     async fn resolve(
         &self,
@@ -328,13 +330,7 @@ impl AuditLogEvent {
 pub(crate) struct ExtraJson<'a>(&'a model::Extra<'static>);
 
 impl OutputType for ExtraJson<'_> {
-    fn type_name() -> Cow<'static, str> {
-        <Json<serde_json::Value> as OutputType>::type_name()
-    }
-
-    fn create_type_info(registry: &mut Registry) -> String {
-        <Json<serde_json::Value> as OutputType>::create_type_info(registry)
-    }
+    typed_as!(Json<serde_json::Value>);
 
     async fn resolve(
         &self,
@@ -370,17 +366,7 @@ impl<T> Checked<T> {
 }
 
 impl<T: OutputType> OutputType for Checked<T> {
-    fn type_name() -> Cow<'static, str> {
-        T::type_name()
-    }
-
-    fn qualified_type_name() -> String {
-        T::qualified_type_name()
-    }
-
-    fn create_type_info(registry: &mut Registry) -> String {
-        T::create_type_info(registry)
-    }
+    typed_as!(T);
 
     async fn resolve(
         &self,
@@ -650,17 +636,7 @@ fn selected<'s>(
 pub(crate) struct Nullable<T>(Option<T>);
 
 impl<T: OutputType + Unreadable> OutputType for Nullable<T> {
-    fn type_name() -> Cow<'static, str> {
-        T::type_name()
-    }
-
-    fn qualified_type_name() -> String {
-        <Option<T> as OutputType>::qualified_type_name()
-    }
-
-    fn create_type_info(registry: &mut Registry) -> String {
-        <Option<T> as OutputType>::create_type_info(registry)
-    }
+    typed_as!(Option<T>);
 
     async fn resolve(
         &self,
