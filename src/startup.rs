@@ -119,7 +119,7 @@ pub fn router(
     } else {
         http
     };
-    let audit_service = AuditGrpc::new(audit).into_server(options.grpc_max_message);
+    let audit_service = grpc::AuditServer::new(AuditGrpc::new(audit), options.grpc_max_message);
     let mut router = tonic::service::Routes::from(http)
         // gRPC-Web (HTTP/1.1 or 2, for browsers) is translated to gRPC; plain gRPC passes.
         .add_service(tonic_web::GrpcWebLayer::new().layer(audit_service))

@@ -30,7 +30,10 @@
 //! shown, with one page large enough to hold it (logged). No other call asks for more than
 //! 100 rows.
 
-use std::collections::{BTreeMap, HashSet};
+use std::{
+    collections::{BTreeMap, HashSet},
+    fmt::Write as _,
+};
 
 use chrono::{DateTime, Days, NaiveDate};
 
@@ -833,10 +836,7 @@ fn windowed(split: &DateSplit, window: Window) -> String {
     let mut q = String::new();
     for (key, day) in [("date_from", window.from), ("date_to", window.to)] {
         if let Some(day) = day {
-            q.push_str(key);
-            q.push(':');
-            q.push_str(&day.format("%Y-%m-%d").to_string());
-            q.push(' ');
+            let _ = write!(q, "{key}:{} ", day.format("%Y-%m-%d"));
         }
     }
     q.push_str(&split.rest);

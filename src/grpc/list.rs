@@ -40,7 +40,9 @@ pub struct AuditServer {
 }
 
 impl AuditServer {
-    pub(super) fn new(grpc: AuditGrpc, max_message: usize) -> Self {
+    /// The service ready to mount on a router, with its message size limit both ways.
+    #[must_use]
+    pub fn new(grpc: AuditGrpc, max_message: usize) -> Self {
         Self {
             generated: AuditServiceServer::new(grpc.clone())
                 .max_decoding_message_size(max_message)
@@ -91,7 +93,13 @@ impl UnaryService<pb::ListAuditLogsRequest> for ListPage {
 
     fn call(&mut self, request: tonic::Request<pb::ListAuditLogsRequest>) -> Self::Future {
         let grpc = self.0.clone();
-        Box::pin(async move { grpc.list_encoded(request).await })
+        // The response is encoded straight from Coder's page.
+        Box::pin(async move {
+            (grpc.list(request, |logs, count, next| {
+                EncodedPage(super::encode::list_response_of(logs, count, next))
+            }))
+            .await
+        })
     }
 }
 

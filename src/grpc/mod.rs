@@ -78,12 +78,6 @@ impl AuditGrpc {
         Self { audit }
     }
 
-    /// The service ready to mount on a router, with its message size limit both ways.
-    #[must_use]
-    pub fn into_server(self, max_message: usize) -> AuditServer {
-        AuditServer::new(self, max_message)
-    }
-
     /// `ListAuditLogs`, its response built by `read` from Coder's rows read in place, their
     /// count and the next page's token: a first page as Coder sends it, or the page after a
     /// `page_token`. A page holding a value Coder should never send is `DATA_LOSS`, naming
@@ -153,17 +147,6 @@ impl AuditGrpc {
             response.metadata_mut().insert(CODER_REQUEST_ID, id);
         }
         Ok(response)
-    }
-
-    /// `ListAuditLogs` as served: the response encoded straight from Coder's page.
-    async fn list_encoded(
-        &self,
-        request: Request<pb::ListAuditLogsRequest>,
-    ) -> Result<Response<list::EncodedPage>, Status> {
-        self.list(request, |logs, count, next| {
-            list::EncodedPage(encode::list_response_of(logs, count, next))
-        })
-        .await
     }
 }
 
