@@ -585,6 +585,31 @@ fn each_unreadable<T: Unreadable>(
     })
 }
 
+/// Whether `@skip` and `@include` let a selection through, read as async-graphql reads them:
+/// a literal, or a variable given as a boolean (anything else is false).
+pub(in crate::graphql) fn included(
+    directives: &[Positioned<Directive>],
+    variables: &async_graphql::Variables,
+) -> bool {
+    directives.iter().all(|directive| {
+        let condition = directive
+            .node
+            .get_argument("if")
+            .map(|value| match &value.node {
+                async_graphql_value::Value::Boolean(b) => *b,
+                async_graphql_value::Value::Variable(name) => {
+                    matches!(variables.get(name), Some(Value::Boolean(true)))
+                }
+                _ => false,
+            });
+        match (directive.node.name.node.as_str(), condition) {
+            ("skip", Some(skip)) => !skip,
+            ("include", Some(include)) => include,
+            _ => true,
+        }
+    })
+}
+
 /// The fields a selection set asks for, by response key, fragments flattened and
 /// `@skip`/`@include` applied (literal or variable conditions).
 fn selected<'s>(
@@ -592,38 +617,19 @@ fn selected<'s>(
     set: &'s SelectionSet,
     visit: &mut dyn FnMut(&str, &'s Positioned<Field>),
 ) {
-    let included = |directives: &[Positioned<Directive>]| {
-        directives.iter().all(|directive| {
-            let condition = directive
-                .node
-                .get_argument("if")
-                .map(|value| match &value.node {
-                    async_graphql_value::Value::Boolean(b) => *b,
-                    async_graphql_value::Value::Variable(name) => matches!(
-                        ctx.query_env.variables.get(name),
-                        Some(Value::Boolean(true))
-                    ),
-                    _ => false,
-                });
-            match (directive.node.name.node.as_str(), condition) {
-                ("skip", Some(skip)) => !skip,
-                ("include", Some(include)) => include,
-                _ => true,
-            }
-        })
-    };
+    let variables = &ctx.query_env.variables;
     for selection in &set.items {
         match &selection.node {
-            Selection::Field(field) if included(&field.node.directives) => {
+            Selection::Field(field) if included(&field.node.directives, variables) => {
                 visit(field.node.response_key().node.as_str(), field);
             }
-            Selection::FragmentSpread(spread) if included(&spread.node.directives) => {
+            Selection::FragmentSpread(spread) if included(&spread.node.directives, variables) => {
                 if let Some(fragment) = ctx.query_env.fragments.get(&spread.node.fragment_name.node)
                 {
                     selected(ctx, &fragment.node.selection_set.node, visit);
                 }
             }
-            Selection::InlineFragment(inline) if included(&inline.node.directives) => {
+            Selection::InlineFragment(inline) if included(&inline.node.directives, variables) => {
                 selected(ctx, &inline.node.selection_set.node, visit);
             }
             _ => {}

@@ -95,31 +95,23 @@ impl AuditGrpc {
             limit: message.limit,
             offset: message.offset,
         };
-        let checked =
-            |logs: &[AuditLogView<'_>]| match logs.iter().find_map(AuditLogView::first_invalid) {
-                Some(invalid) => Err(Error::bad_value(invalid)),
-                None => Ok(()),
-            };
+        let checked = |logs: &[AuditLogView<'_>]| {
+            let invalid = logs.iter().find_map(AuditLogView::first_invalid);
+            invalid.map_or(Ok(()), |invalid| Err(Error::bad_value(invalid)))
+        };
         let result = if message.page_token.is_empty() {
             let read = |page: PageView<'_>, cursors: PageCursors| -> Result<T, Error> {
                 checked(&page.audit_logs)?;
-                let count = (page.count, page.count_cap);
-                Ok(read(
-                    &page.audit_logs,
-                    count,
-                    cursors.next().unwrap_or_default(),
-                ))
+                let (count, next) = ((page.count, page.count_cap), cursors.next());
+                Ok(read(&page.audit_logs, count, next.unwrap_or_default()))
             };
-            (self
-                .audit
-                .list_with_cursors(&call, &query, false, read)
-                .await)
-                .and_then(|fetched| {
-                    Ok(Fetched {
-                        page: fetched.page?,
-                        coder_request_id: fetched.coder_request_id,
-                    })
+            let fetched = self.audit.list_with_cursors(&call, &query, false, read);
+            fetched.await.and_then(|fetched| {
+                Ok(Fetched {
+                    page: fetched.page?,
+                    coder_request_id: fetched.coder_request_id,
                 })
+            })
         } else {
             let page = self
                 .audit

@@ -22,6 +22,7 @@ use super::{
     resolve::{self, Selection as ResolvedSelection},
     tree::{Conditions, FieldNode, Flag, Node, NodeKind, Parent},
 };
+use crate::graphql::types::included;
 
 /// A declared variable, as the plan checks the values it is given.
 #[derive(Debug)]
@@ -101,9 +102,9 @@ pub(super) fn operation<'d>(
 }
 
 /// The root's response keys in the order the operation selects them, `@skip`/`@include`
-/// read as async-graphql reads them (given variables only; anything but a boolean is
-/// false). async-graphql resolves root fields concurrently and answers them in the order
-/// they finish (its issue #612); its answers are put back in this order.
+/// read as async-graphql reads them. async-graphql resolves root fields concurrently and
+/// answers them in the order they finish (its issue #612); its answers are put back in this
+/// order.
 pub(in crate::graphql) fn root_order(
     document: &ExecutableDocument,
     operation_name: Option<&str>,
@@ -117,58 +118,26 @@ pub(in crate::graphql) fn root_order(
         keys: &mut Vec<Name>,
     ) {
         for item in &set.items {
-            let flag = |value: &Positioned<Value>| match &value.node {
-                Value::Boolean(b) => *b,
-                Value::Variable(name) => {
-                    matches!(
-                        variables.get(name),
-                        Some(async_graphql::Value::Boolean(true))
-                    )
-                }
-                _ => false,
-            };
-            let skipped = item.node.directives().iter().any(|directive| {
-                let Some(condition) = directive.node.get_argument("if") else {
-                    return false;
-                };
-                match directive.node.name.node.as_str() {
-                    "skip" => flag(condition),
-                    "include" => !flag(condition),
-                    _ => false,
-                }
-            });
-            if skipped || depth > 64 {
+            if !included(item.node.directives(), variables) || depth > 64 {
                 continue;
             }
-            match &item.node {
+            let nested = match &item.node {
                 Selection::Field(field) => {
                     let key = &field.node.response_key().node;
                     if !keys.contains(key) {
                         keys.push(key.clone());
                     }
+                    continue;
                 }
-                Selection::InlineFragment(fragment) => {
-                    walk(
-                        document,
-                        &fragment.node.selection_set.node,
-                        variables,
-                        depth + 1,
-                        keys,
-                    );
-                }
+                Selection::InlineFragment(fragment) => &fragment.node.selection_set.node,
                 Selection::FragmentSpread(spread) => {
-                    if let Some(fragment) = document.fragments.get(&spread.node.fragment_name.node)
-                    {
-                        walk(
-                            document,
-                            &fragment.node.selection_set.node,
-                            variables,
-                            depth + 1,
-                            keys,
-                        );
+                    match document.fragments.get(&spread.node.fragment_name.node) {
+                        Some(fragment) => &fragment.node.selection_set.node,
+                        None => continue,
                     }
                 }
-            }
+            };
+            walk(document, nested, variables, depth + 1, keys);
         }
     }
     let operation = operation(document, operation_name)?;
