@@ -678,12 +678,7 @@ async fn a_subscription_ends_on_a_row_it_cannot_deliver_with_the_cursor_past_it(
     init(&mut socket, json!({"Coder-Session-Token": "tok-en"})).await;
     subscribe(&mut socket, "1", json!({"after": watch_cursor})).await;
     let message = receive(&mut socket).await;
-    assert_eq!(message["type"], "error", "{message}");
-    let error = &message["payload"][0];
-    assert_eq!(
-        error["extensions"]["code"], "UPSTREAM_DATA_LOSS",
-        "{message}"
-    );
+    let error = data_loss(&message);
     let text = error["message"].as_str().expect("message");
     assert!(
         text.contains("row-b") && text.contains("user.created_at"),
@@ -829,12 +824,7 @@ async fn a_subscription_resumes_past_a_row_whose_time_cannot_be_read() {
         "{message}"
     );
     let message = receive(&mut socket).await;
-    assert_eq!(message["type"], "error", "{message}");
-    let error = &message["payload"][0];
-    assert_eq!(
-        error["extensions"]["code"], "UPSTREAM_DATA_LOSS",
-        "{message}"
-    );
+    let error = data_loss(&message);
     let text = error["message"].as_str().expect("message");
     assert!(text.contains(&ids[1]) && text.contains("time"), "{text}");
     let past = error["extensions"]["cursor"]
@@ -856,6 +846,17 @@ async fn a_subscription_resumes_past_a_row_whose_time_cannot_be_read() {
         later[0].as_str(),
         "{message}"
     );
+}
+
+/// The error a subscription ended with, which must be `UPSTREAM_DATA_LOSS`.
+fn data_loss(message: &Value) -> &Value {
+    assert_eq!(message["type"], "error", "{message}");
+    let error = &message["payload"][0];
+    assert_eq!(
+        error["extensions"]["code"], "UPSTREAM_DATA_LOSS",
+        "{message}"
+    );
+    error
 }
 
 /// A fake Coder whose one page holds 100 rows of about 80 KB each, the last with a `time` no
